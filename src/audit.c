@@ -409,6 +409,19 @@ static int check_text(const char *what, const char *s, hsmca_error *err)
 	return 0;
 }
 
+/* json_object_object_add() accepts a NULL value (a JSON null), so a failed
+ * allocation has to be caught before it. */
+static int add_field(json_object *obj, const char *key, json_object *val)
+{
+	if (!val)
+		return -1;
+	if (json_object_object_add(obj, key, val) != 0) {
+		json_object_put(val);
+		return -1;
+	}
+	return 0;
+}
+
 /* Build the record as a json-c object, keys in the documented order. */
 static int record_build(const hsmca_audit *a, int64_t seq, const char *prev, const char *event,
 			const char *object, const char *outcome, const char *const *detail,
@@ -417,18 +430,18 @@ static int record_build(const hsmca_audit *a, int64_t seq, const char *prev, con
 	json_object *rec = NULL, *det = NULL;
 	char now[21];
 	size_t i;
-	int ret = -1;
+	int added, ret = -1;
 
 	hsmca_format_time(hsmca_now(), now);
 	rec = json_object_new_object();
 	if (!rec)
 		goto oom;
-	if (json_object_object_add(rec, "seq", json_object_new_int64(seq)) != 0 ||
-	    json_object_object_add(rec, "time", json_object_new_string(now)) != 0 ||
-	    json_object_object_add(rec, "actor", json_object_new_string(a->actor)) != 0 ||
-	    json_object_object_add(rec, "event", json_object_new_string(event)) != 0 ||
-	    json_object_object_add(rec, "object", json_object_new_string(object)) != 0 ||
-	    json_object_object_add(rec, "outcome", json_object_new_string(outcome)) != 0)
+	if (add_field(rec, "seq", json_object_new_int64(seq)) != 0 ||
+	    add_field(rec, "time", json_object_new_string(now)) != 0 ||
+	    add_field(rec, "actor", json_object_new_string(a->actor)) != 0 ||
+	    add_field(rec, "event", json_object_new_string(event)) != 0 ||
+	    add_field(rec, "object", json_object_new_string(object)) != 0 ||
+	    add_field(rec, "outcome", json_object_new_string(outcome)) != 0)
 		goto oom;
 	if (detail && detail[0]) {
 		det = json_object_new_object();
@@ -443,8 +456,9 @@ static int record_build(const hsmca_audit *a, int64_t seq, const char *prev, con
 				hsmca_error_set(err, "detail key is empty");
 				goto out;
 			}
-			if (check_text("detail key", detail[i], err) != 0 ||
-			    check_text("detail value", detail[i + 1], err) != 0) {
+			if (check_text("a detail key", detail[i], err) != 0)
+				goto out;
+			if (check_text("value", detail[i + 1], err) != 0) {
 				hsmca_error_prefix(err, "detail \"%.64s\"", detail[i]);
 				goto out;
 			}
@@ -452,15 +466,16 @@ static int record_build(const hsmca_audit *a, int64_t seq, const char *prev, con
 				hsmca_error_set(err, "detail \"%.64s\" given twice", detail[i]);
 				goto out;
 			}
-			if (json_object_object_add(det, detail[i],
-						   json_object_new_string(detail[i + 1])) != 0)
+			if (add_field(det, detail[i], json_object_new_string(detail[i + 1])) != 0)
 				goto oom;
 		}
-		if (json_object_object_add(rec, "detail", det) != 0)
-			goto oom;
+		/* add_field() takes det, or releases it on failure. */
+		added = add_field(rec, "detail", det);
 		det = NULL;
+		if (added != 0)
+			goto oom;
 	}
-	if (json_object_object_add(rec, "prev", json_object_new_string(prev)) != 0)
+	if (add_field(rec, "prev", json_object_new_string(prev)) != 0)
 		goto oom;
 	*out = rec;
 	rec = NULL;

@@ -698,7 +698,7 @@ static void test_bad_input(void **state)
 		const char *const d[] = {"k", "\xed\xa0\x80", NULL}; /* a surrogate */
 
 		assert_int_equal(hsmca_audit_append(a, "sign", "x", "ok", d, &err), -1);
-		assert_non_null(strstr(err.msg, "detail \"k\": detail value is not valid UTF-8"));
+		assert_non_null(strstr(err.msg, "detail \"k\": value is not valid UTF-8"));
 	}
 	{
 		const char *const d[] = {"k", "1", "k", "2", NULL};
