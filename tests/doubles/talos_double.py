@@ -1,0 +1,1129 @@
+#!/usr/bin/python3
+"""Talos API double for hsmca's tests.  Run it with /usr/bin/python3 (Debian's
+python3-grpcio, python3-cryptography and python3-yaml); the pyenv python in
+PATH has no grpc.
+
+THIS IS A TEST DOUBLE, not Talos.  It starts N fake Talos nodes on 127.0.0.1,
+each on its own free port, each serving the few Talos API calls hsmca makes,
+over gRPC with mutual TLS:
+
+    talos_double.py --state-dir D \
+        --nodes cp1:controlplane,cp2:controlplane,w1:worker \
+        [--kube-ca-doc cp1,w1|all] [--deadline 1800] [--ready-file D/ready.json]
+        [--pid-file D/talos_double.pid] [--spec nodes.json|nodes.yaml]
+
+--spec takes {"nodes": [{"name": "cp1", "role": "controlplane"}, ...],
+"kube_ca_doc": ["cp1"]} (JSON or YAML) instead of --nodes/--kube-ca-doc.
+
+What it implements faithfully (see /work/shared/reference/talos.md):
+  * A Talos-like PKI made fresh in memory: machine CA Ed25519 O=talos (10 y),
+    Kubernetes / etcd / aggregator CAs ECDSA P-256, a service-account RSA key
+    (2048 bits here, 4096 in Talos, to start fast).  Node server certificates
+    (ECDSA P-256, IP SAN 127.0.0.1 and the node name as DNS SAN) are signed
+    by the machine CA.  The machine CA key is in every control-plane node's
+    machine config and not in workers' (`key: ""`, as talosctl gen config
+    writes it).  Ed25519 keys are written as PKCS#8 under the PEM label
+    `ED25519 PRIVATE KEY`, EC keys as `EC PRIVATE KEY`, as Talos does.
+  * Each node's machine config is a multi-document YAML: the v1alpha1
+    document (version, machine{type, token, ca, certSANs, kubelet, network,
+    install, features}, cluster{id, secret, controlPlane, clusterName,
+    network, token, ca, aggregatorCA, serviceAccount, etcd, ...}) with
+    talosctl-style comments and 4-space indentation, plus, for the nodes
+    named by --kube-ca-doc, a `kind: KubeAPIServerCAConfig` document
+    (issuingCA {cert, key (control plane only)}, acceptedCAs: plain PEM).
+  * mTLS with grpc.dynamic_ssl_server_credentials: a node's client-CA set is
+    machine.ca.crt + machine.acceptedCAs[].crt of its CURRENT config,
+    recomputed at every new TLS handshake (an open connection keeps working,
+    as with apid).  When machine.ca.crt changes the node's server
+    certificate is re-issued by the new CA (its key is taken from this node's
+    config, or from a control-plane node holding it, as trustd would).
+  * /machine.MachineService/Version, /machine.MachineService/ApplyConfiguration
+    and /cosi.resource.State/Get (namespace config, type
+    MachineConfigs.config.talos.dev, id v1alpha1), hand-encoded protobuf with
+    Talos's field numbers; any other method is UNIMPLEMENTED.
+  * Roles from the client certificate's Organization: Version needs any os:*
+    role, ApplyConfiguration and Get need os:admin, else PERMISSION_DENIED
+    "not authorized".
+  * The `node` metadata: a control-plane node dispatches the call to the
+    named node (matched by node name; all nodes share 127.0.0.1, so names
+    stand in for addresses); a worker refuses to proxy (FAILED_PRECONDITION);
+    a value with a port is INVALID_ARGUMENT; an unknown or down target is
+    UNAVAILABLE.  The caller's role is checked by the receiving node, as apid
+    does; the target's client-CA set is not consulted for proxied calls.
+  * ApplyConfiguration checks: the data parses as YAML (all documents); it
+    has a v1alpha1 document; machine.type is unchanged; a control plane keeps
+    a non-empty machine.ca.key, a worker has none; every accepted CA entry is
+    a PEM certificate.  Modes AUTO(1), NO_REBOOT(2), TRY(4, reverted after
+    try_mode_timeout, default 60 s) are accepted; REBOOT(0) is refused
+    (INVALID_ARGUMENT), STAGED(3) is UNIMPLEMENTED here.  dry_run validates
+    only.  A stored config bumps the node's config version.
+
+What it does NOT do: no real Talos services, no reboot, no config patch
+semantics beyond what is listed, no multi-node (`nodes` metadata) fan-out,
+no trustd, no etcd/Kubernetes, no Talos validation beyond the checks above,
+error messages are Talos-like but not byte-identical.
+
+Control endpoint (HTTP, 127.0.0.1, port in ready.json "control"):
+  GET  /state                  nodes: role, port, up, config_version,
+                               machine_ca / accepted CA SHA-256 fingerprints,
+                               faults; and the violation count.  No keys.
+  GET  /violations             security-oracle findings (fingerprints only)
+  GET  /requests               every RPC seen: node, via, method, roles, code
+  GET|POST /fault?node=N&...   (or a JSON body) set faults on node N:
+        down=1|0               stop the node's gRPC server (connections are
+                               refused) / start it again on the same port
+        delay_ms=X             delay every call served by N
+        unavailable=n          the next n calls to N fail UNAVAILABLE
+        apply_unavailable=n    the next n ApplyConfiguration fail UNAVAILABLE
+        apply_internal=1|0     every ApplyConfiguration fails INTERNAL
+        clear=1                reset all of N's faults (and bring it up)
+  POST /shutdown               stop the double
+
+Security oracle: every ApplyConfiguration is inspected on arrival; a private
+key (PEM block, plain or inside a base64 scalar) that is not among the
+target node's current config keys is recorded as a violation
+(node, method, PEM label, SHA-256 of the DER; never the key).  Test
+harnesses must fail on any violation.
+
+ready.json (written atomically once every node listens):
+  {"nodes": [{"name", "ip": "127.0.0.1", "port", "role"}], "talosconfig":
+   path (admin, O=os:admin), "talosconfig_reader": path (O=os:reader),
+   "machine_ca": path (PEM cert), "control": "http://127.0.0.1:P", "pid"}
+
+The double stops on SIGTERM/SIGINT, on POST /shutdown, or by itself after
+--deadline seconds (default 1800).  It binds 127.0.0.1 only.
+"""
+
+import argparse
+import base64
+import datetime
+import hashlib
+import http.server
+import ipaddress
+import json
+import os
+import re
+import secrets
+import signal
+import sys
+import threading
+import time
+import traceback
+import urllib.parse
+from concurrent import futures
+
+import grpc
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+TALOS_TAG = "v1.14.0"
+CLUSTER_NAME = "hsmca-double"
+CONTEXT_NAME = "hsmca-double"
+MC_NAMESPACE = "config"
+MC_TYPE = "MachineConfigs.config.talos.dev"
+MC_ID = "v1alpha1"
+
+MODE_REBOOT, MODE_AUTO, MODE_NO_REBOOT, MODE_STAGED, MODE_TRY = 0, 1, 2, 3, 4
+MODE_NAMES = {0: "REBOOT", 1: "AUTO", 2: "NO_REBOOT", 3: "STAGED", 4: "TRY"}
+
+PEM_RE = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.S)
+
+
+def log(msg):
+    sys.stderr.write("talos_double: %s\n" % msg)
+    sys.stderr.flush()
+
+
+# ---------------------------------------------------------------- protobuf
+
+def pb_varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def pb_bytes(field, data):
+    if isinstance(data, str):
+        data = data.encode()
+    return pb_varint(field << 3 | 2) + pb_varint(len(data)) + data
+
+
+def pb_uint(field, n):
+    return pb_varint(field << 3) + pb_varint(n)
+
+
+def pb_parse(buf):
+    """[(field, wiretype, value)]; raises ValueError on malformed input."""
+    out, i = [], 0
+    while i < len(buf):
+        key, i = _read_varint(buf, i)
+        field, wt = key >> 3, key & 7
+        if field == 0:
+            raise ValueError("field number 0")
+        if wt == 0:
+            val, i = _read_varint(buf, i)
+        elif wt == 2:
+            ln, i = _read_varint(buf, i)
+            if i + ln > len(buf):
+                raise ValueError("truncated length-delimited field")
+            val, i = bytes(buf[i:i + ln]), i + ln
+        elif wt == 1:
+            val, i = bytes(buf[i:i + 8]), i + 8
+        elif wt == 5:
+            val, i = bytes(buf[i:i + 4]), i + 4
+        else:
+            raise ValueError("unsupported wire type %d" % wt)
+        if i > len(buf):
+            raise ValueError("truncated field")
+        out.append((field, wt, val))
+    return out
+
+
+def _read_varint(buf, i):
+    shift, n = 0, 0
+    while True:
+        if i >= len(buf) or shift > 63:
+            raise ValueError("bad varint")
+        b = buf[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return n, i
+
+
+def pb_fields(buf):
+    d = {}
+    for f, _wt, v in pb_parse(buf):
+        d.setdefault(f, []).append(v)
+    return d
+
+
+def pb_metadata(hostname):
+    return pb_bytes(1, hostname)
+
+
+# ---------------------------------------------------------------- PKI
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def pem_key(key):
+    """Key PEM the way Talos writes it."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        return pem.replace(b"PRIVATE KEY-----", b"ED25519 PRIVATE KEY-----")
+    return key.private_bytes(serialization.Encoding.PEM,
+                             serialization.PrivateFormat.TraditionalOpenSSL,
+                             serialization.NoEncryption())
+
+
+def load_key(pem):
+    pem = pem.replace(b"ED25519 PRIVATE KEY-----", b"PRIVATE KEY-----")
+    return serialization.load_pem_private_key(pem, password=None)
+
+
+def pem_cert(cert):
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def fingerprint(cert_pem_or_der):
+    if cert_pem_or_der.startswith(b"-----"):
+        der = x509.load_pem_x509_certificate(cert_pem_or_der).public_bytes(
+            serialization.Encoding.DER)
+    else:
+        der = cert_pem_or_der
+    return hashlib.sha256(der).hexdigest()
+
+
+def _sign_alg(key):
+    return None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+
+
+def make_ca(key, org, cn=None, years=10):
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org)]
+    if cn:
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+    name = x509.Name(attrs)
+    now = _now()
+    b = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(minutes=5))
+         .not_valid_after(now + datetime.timedelta(days=365 * years))
+         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+         .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                      content_commitment=False, key_encipherment=False,
+                                      data_encipherment=False, key_agreement=False,
+                                      encipher_only=False, decipher_only=False), critical=True)
+         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                        critical=False))
+    return b.sign(key, _sign_alg(key))
+
+
+def issue(ca_cert, ca_key, key, orgs=(), cn=None, server=False, ips=(), dns=(), days=365):
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
+    if cn:
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+    now = _now()
+    eku = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+    b = (x509.CertificateBuilder().subject_name(x509.Name(attrs))
+         .issuer_name(ca_cert.subject).public_key(key.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(minutes=5))
+         .not_valid_after(now + datetime.timedelta(days=days))
+         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+         .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=False, crl_sign=False,
+                                      content_commitment=False, key_encipherment=False,
+                                      data_encipherment=False, key_agreement=False,
+                                      encipher_only=False, decipher_only=False), critical=True)
+         .add_extension(x509.ExtendedKeyUsage([eku]), critical=False))
+    sans = [x509.IPAddress(ipaddress.ip_address(i)) for i in ips] + [x509.DNSName(d) for d in dns]
+    if sans:
+        b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return b.sign(ca_key, _sign_alg(ca_key))
+
+
+class ClusterPKI:
+    def __init__(self):
+        self.machine_key = ed25519.Ed25519PrivateKey.generate()
+        self.machine_ca = make_ca(self.machine_key, "talos")
+        self.k8s_key = ec.generate_private_key(ec.SECP256R1())
+        self.k8s_ca = make_ca(self.k8s_key, "kubernetes")
+        self.agg_key = ec.generate_private_key(ec.SECP256R1())
+        self.agg_ca = make_ca(self.agg_key, "kubernetes", cn="front-proxy")
+        self.etcd_key = ec.generate_private_key(ec.SECP256R1())
+        self.etcd_ca = make_ca(self.etcd_key, "etcd")
+        self.sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.cluster_id = base64.b64encode(secrets.token_bytes(32)).decode()
+        self.cluster_secret = base64.b64encode(secrets.token_bytes(32)).decode()
+        self.secretbox = base64.b64encode(secrets.token_bytes(32)).decode()
+        self.machine_token = "%s.%s" % (secrets.token_hex(3), secrets.token_hex(8))
+        self.k8s_token = "%s.%s" % (secrets.token_hex(3), secrets.token_hex(8))
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
+
+
+def indent_pem(pem, spaces):
+    pad = " " * spaces
+    return "".join(pad + line + "\n" for line in pem.decode().strip("\n").split("\n"))
+
+
+def render_config(pki, name, role, kube_doc):
+    cp = role == "controlplane"
+    mkey = b64(pem_key(pki.machine_key)) if cp else ""
+    lines = []
+    a = lines.append
+    a("version: v1alpha1 # Indicates the schema used to decode the contents.")
+    a("debug: false # Enable verbose logging to the console.")
+    a("persist: true")
+    a("# Provides machine specific configuration options.")
+    a("machine:")
+    a("    type: %s # Defines the role of the machine within the cluster." % role)
+    a("    token: %s # The `token` is used by a machine to join the PKI of the cluster." % pki.machine_token)
+    a("    # The root certificate authority of the PKI.")
+    a("    ca:")
+    a("        crt: %s" % b64(pem_cert(pki.machine_ca)))
+    a("        key: %s" % (mkey if mkey else '""'))
+    a("    # Extra certificate subject alternative names for the machine's certificate.")
+    a("    certSANs: []")
+    a("    # Used to provide additional options to the kubelet.")
+    a("    kubelet:")
+    a("        image: ghcr.io/siderolabs/kubelet:v1.31.0 # The `image` field is an optional reference to an alternative kubelet image.")
+    a("        defaultRuntimeSeccompProfileEnabled: true")
+    a("        disableManifestsDirectory: true")
+    a("    # Provides machine specific network configuration options.")
+    a("    network:")
+    a("        hostname: %s" % name)
+    a("    # Used to provide instructions for installations.")
+    a("    install:")
+    a("        disk: /dev/sda # The disk used for installations.")
+    a("        image: ghcr.io/siderolabs/installer:%s" % TALOS_TAG)
+    a("        wipe: false # Indicates if the installation disk should be wiped at installation time.")
+    a("    features:")
+    a("        rbac: true # Enable role-based access control (RBAC).")
+    a("        stableHostname: true")
+    a("# Provides cluster specific configuration options.")
+    a("cluster:")
+    a("    id: %s # Globally unique identifier for this cluster (base64 encoded random 32 bytes)." % pki.cluster_id)
+    a("    secret: %s # Shared secret of cluster (base64 encoded random 32 bytes)." % pki.cluster_secret)
+    a("    # Provides control plane specific configuration options.")
+    a("    controlPlane:")
+    a("        endpoint: https://127.0.0.1:6443 # Endpoint is the canonical controlplane endpoint.")
+    a("    clusterName: %s # Configures the cluster's name." % CLUSTER_NAME)
+    a("    network:")
+    a("        dnsDomain: cluster.local")
+    a("        podSubnets:")
+    a("            - 10.244.0.0/16")
+    a("        serviceSubnets:")
+    a("            - 10.96.0.0/12")
+    a("    token: %s # The [bootstrap token](https://kubernetes.io/docs/reference/access-authn-authz/bootstrap-tokens/) used to join the cluster." % pki.k8s_token)
+    if cp:
+        a("    secretboxEncryptionSecret: %s" % pki.secretbox)
+    a("    # The base64 encoded root certificate authority used by Kubernetes.")
+    a("    ca:")
+    a("        crt: %s" % b64(pem_cert(pki.k8s_ca)))
+    a("        key: %s" % (b64(pem_key(pki.k8s_key)) if cp else '""'))
+    if cp:
+        a("    # The base64 encoded aggregator certificate authority used by Kubernetes for front-proxy certificate generation.")
+        a("    aggregatorCA:")
+        a("        crt: %s" % b64(pem_cert(pki.agg_ca)))
+        a("        key: %s" % b64(pem_key(pki.agg_key)))
+        a("    # The base64 encoded private key for service account token generation.")
+        a("    serviceAccount:")
+        a("        key: %s" % b64(pem_key(pki.sa_key)))
+        a("    # Etcd specific configuration options.")
+        a("    etcd:")
+        a("        # The `ca` is the root certificate authority of the PKI.")
+        a("        ca:")
+        a("            crt: %s" % b64(pem_cert(pki.etcd_ca)))
+        a("            key: %s" % b64(pem_key(pki.etcd_key)))
+    a("    discovery:")
+    a("        enabled: true # Enable the cluster membership discovery feature.")
+    text = "\n".join(lines) + "\n"
+    if kube_doc:
+        d = ["---", "apiVersion: v1alpha1", "kind: KubeAPIServerCAConfig",
+             "# The currently active issuing certificate authority for the Kubernetes API server.",
+             "issuingCA:", "    cert: |"]
+        text += "\n".join(d) + "\n" + indent_pem(pem_cert(pki.k8s_ca), 8)
+        if cp:
+            text += "    key: |\n" + indent_pem(pem_key(pki.k8s_key), 8)
+        text += ("# The list of accepted CA certificates for the Kubernetes API server.\n"
+                 "acceptedCAs: []\n")
+    return text.encode()
+
+
+# ---------------------------------------------------------------- config inspection
+
+class ConfigError(Exception):
+    pass
+
+
+def parse_docs(data):
+    try:
+        docs = [d for d in yaml.safe_load_all(data) if d is not None]
+    except yaml.YAMLError as e:
+        raise ConfigError("failed to parse config: %s" % str(e).replace("\n", " "))
+    if not docs:
+        raise ConfigError("config is empty")
+    v1 = None
+    for d in docs:
+        if not isinstance(d, dict):
+            raise ConfigError("config document is not a mapping")
+        if d.get("version") == "v1alpha1" or "machine" in d:
+            if v1 is not None:
+                raise ConfigError("duplicate v1alpha1 document")
+            v1 = d
+        elif "kind" not in d or "apiVersion" not in d:
+            raise ConfigError("document without apiVersion/kind")
+    if v1 is None:
+        raise ConfigError("missing v1alpha1 document")
+    return docs, v1
+
+
+def kube_doc(docs):
+    for d in docs:
+        if d.get("kind") == "KubeAPIServerCAConfig":
+            return d
+    return None
+
+
+def _b64pem(value, what):
+    if not isinstance(value, str) or not value:
+        raise ConfigError("%s: empty" % what)
+    try:
+        raw = base64.b64decode(value, validate=False)
+    except Exception:
+        raise ConfigError("%s: invalid base64" % what)
+    return raw
+
+
+def _cert_der(pem, what):
+    try:
+        return x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    except Exception:
+        raise ConfigError("%s: not a PEM certificate" % what)
+
+
+def machine_section(v1):
+    m = v1.get("machine")
+    if not isinstance(m, dict):
+        raise ConfigError("machine section is missing")
+    return m
+
+
+def accepted_list(section, what):
+    lst = section.get("acceptedCAs") or []
+    if not isinstance(lst, list):
+        raise ConfigError("%s.acceptedCAs: not a list" % what)
+    out = []
+    for i, item in enumerate(lst):
+        w = "%s.acceptedCAs[%d]" % (what, i)
+        if not isinstance(item, dict):
+            raise ConfigError("%s: expected {crt: ...}" % w)
+        out.append(_b64pem(item.get("crt"), w + ".crt"))
+    return out
+
+
+def kube_accepted_list(kd):
+    lst = kd.get("acceptedCAs") or []
+    if not isinstance(lst, list):
+        raise ConfigError("KubeAPIServerCAConfig.acceptedCAs: not a list")
+    out = []
+    for i, item in enumerate(lst):
+        if not isinstance(item, str):
+            raise ConfigError("KubeAPIServerCAConfig.acceptedCAs[%d]: not a PEM string" % i)
+        out.append(item.encode())
+    return out
+
+
+def config_summary(data):
+    """Public facts about a config (no keys)."""
+    docs, v1 = parse_docs(data)
+    m = machine_section(v1)
+    ca = m.get("ca") or {}
+    c = v1.get("cluster") or {}
+    kd = kube_doc(docs)
+    out = {
+        "type": m.get("type"),
+        "machine_ca": fingerprint(_b64pem(ca.get("crt"), "machine.ca.crt")),
+        "has_machine_ca_key": bool(ca.get("key")),
+        "machine_accepted": [fingerprint(p) for p in accepted_list(m, "machine")],
+        "cluster_accepted": [fingerprint(p) for p in accepted_list(c, "cluster")],
+        "kube_accepted": None,
+    }
+    if kd is not None:
+        out["kube_accepted"] = [fingerprint(p) for p in kube_accepted_list(kd)]
+    return out
+
+
+def client_ca_bundle(data):
+    docs, v1 = parse_docs(data)
+    m = machine_section(v1)
+    ca = m.get("ca") or {}
+    pems = [_b64pem(ca.get("crt"), "machine.ca.crt")] + accepted_list(m, "machine")
+    return b"".join(p if p.endswith(b"\n") else p + b"\n" for p in pems)
+
+
+def validate_config(old, new, role):
+    """Raise ConfigError with a Talos-like message if `new` may not replace `old`."""
+    _odocs, ov1 = parse_docs(old)
+    docs, v1 = parse_docs(new)
+    if v1.get("version") != "v1alpha1":
+        raise ConfigError("unknown config version %r" % v1.get("version"))
+    m = machine_section(v1)
+    otype = machine_section(ov1).get("type")
+    if m.get("type") != otype:
+        raise ConfigError("machine type can't be changed from %r to %r" % (otype, m.get("type")))
+    ca = m.get("ca")
+    if not isinstance(ca, dict):
+        raise ConfigError("machine.ca is required")
+    _cert_der(_b64pem(ca.get("crt"), "machine.ca.crt"), "machine.ca.crt")
+    if role == "controlplane" and not ca.get("key"):
+        raise ConfigError("issuing CA key is required for controlplane nodes (machine.ca.key)")
+    if role != "controlplane" and ca.get("key"):
+        raise ConfigError("machine.ca.key must not be set on worker nodes")
+    for i, p in enumerate(accepted_list(m, "machine")):
+        _cert_der(p, "machine.acceptedCAs[%d]" % i)
+    c = v1.get("cluster") or {}
+    if not isinstance(c, dict):
+        raise ConfigError("cluster section is not a mapping")
+    for i, p in enumerate(accepted_list(c, "cluster")):
+        _cert_der(p, "cluster.acceptedCAs[%d]" % i)
+    kd = kube_doc(docs)
+    if kd is not None:
+        for i, p in enumerate(kube_accepted_list(kd)):
+            _cert_der(p, "KubeAPIServerCAConfig.acceptedCAs[%d]" % i)
+        ica = kd.get("issuingCA") or {}
+        if role != "controlplane" and isinstance(ica, dict) and ica.get("key"):
+            raise ConfigError("KubeAPIServerCAConfig.issuingCA.key must not be set on worker nodes")
+
+
+def private_keys_in(data):
+    """{(label, sha256 of DER)} of every private key in the config text, found
+    as PEM blocks in the raw text or inside base64-encoded strings."""
+    found = set()
+
+    def scan(blob):
+        for mt in PEM_RE.finditer(blob):
+            label = mt.group(1).decode()
+            if "PRIVATE KEY" not in label:
+                continue
+            try:
+                der = base64.b64decode(b"".join(mt.group(2).split()))
+            except Exception:
+                der = mt.group(2)
+            found.add((label, hashlib.sha256(der).hexdigest()))
+
+    scan(data)
+    # Base64 scalars (Talos stores keys as base64 of PEM): try every long token.
+    for tok in re.findall(rb"[A-Za-z0-9+/=]{40,}", data):
+        try:
+            raw = base64.b64decode(tok + b"=" * (-len(tok) % 4))
+        except Exception:
+            continue
+        if b"PRIVATE KEY-----" in raw:
+            scan(raw)
+    return found
+
+
+# ---------------------------------------------------------------- nodes
+
+class RpcError(Exception):
+    def __init__(self, code, details):
+        super().__init__(details)
+        self.code = code
+        self.details = details
+
+
+def client_roles(context):
+    auth = context.auth_context() or {}
+    pems = auth.get("x509_pem_cert") or []
+    if not pems:
+        return []
+    try:
+        cert = x509.load_pem_x509_certificate(pems[0])
+    except Exception:
+        return []
+    return [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+
+
+def has_port(node):
+    if node.startswith("["):
+        return "]:" in node
+    return node.count(":") == 1 and node.rsplit(":", 1)[1].isdigit()
+
+
+class Node:
+    def __init__(self, cluster, name, role, config):
+        self.cluster = cluster
+        self.name = name
+        self.role = role
+        self.config = config
+        self.version = 1
+        self.lock = threading.RLock()
+        self.port = 0
+        self.server = None
+        self.up = False
+        self.delay_ms = 0
+        self.unavailable = 0
+        self.apply_unavailable = 0
+        self.apply_internal = False
+        self.try_timer = None
+        self.server_cert_pem = None
+        self.server_key_pem = None
+        self.server_ca_fp = None
+        self.served = None
+
+    # -- TLS
+    def _issuer_for(self, ca_crt_pem):
+        """(cert, key) of the machine CA whose certificate is ca_crt_pem,
+        from this node's config or a control-plane node's (trustd's role)."""
+        fp = fingerprint(ca_crt_pem)
+        for n in [self] + [x for x in self.cluster.nodes if x is not self]:
+            with n.lock:
+                try:
+                    _d, v1 = parse_docs(n.config)
+                    ca = machine_section(v1).get("ca") or {}
+                    crt = _b64pem(ca.get("crt"), "crt")
+                    if fingerprint(crt) == fp and ca.get("key"):
+                        return (x509.load_pem_x509_certificate(crt),
+                                load_key(_b64pem(ca.get("key"), "key")))
+                except Exception:
+                    continue
+        return None
+
+    def _tls_material(self):
+        with self.lock:
+            data = self.config
+        roots = client_ca_bundle(data)
+        _d, v1 = parse_docs(data)
+        ca_crt = _b64pem((machine_section(v1).get("ca") or {}).get("crt"), "crt")
+        fp = fingerprint(ca_crt)
+        if fp != self.server_ca_fp:
+            issuer = self._issuer_for(ca_crt)
+            if issuer is not None:
+                key = ec.generate_private_key(ec.SECP256R1())
+                cert = issue(issuer[0], issuer[1], key, orgs=(), cn=self.name, server=True,
+                             ips=("127.0.0.1",), dns=(self.name,))
+                self.server_cert_pem = pem_cert(cert)
+                self.server_key_pem = key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                    serialization.NoEncryption())
+                self.server_ca_fp = fp
+            elif self.server_cert_pem is None:
+                raise RuntimeError("no key for machine CA of %s" % self.name)
+        return roots, self.server_cert_pem, self.server_key_pem
+
+    def _cert_config(self):
+        roots, crt, key = self._tls_material()
+        return (roots, crt), grpc.ssl_server_certificate_configuration([(key, crt)], roots)
+
+    def fetch_cert_config(self):
+        # Called by gRPC at every new handshake: new configuration only on change.
+        try:
+            state, conf = self._cert_config()
+            if state == self.served:
+                return None
+            self.served = state
+            return conf
+        except Exception:
+            log("certificate fetcher for %s failed: %s" % (self.name, traceback.format_exc()))
+            return None
+
+    def start(self):
+        state, conf = self._cert_config()
+        self.served = state
+        creds = grpc.dynamic_ssl_server_credentials(conf, self.fetch_cert_config,
+                                                    require_client_authentication=True)
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
+                             handlers=[Handler(self)],
+                             options=[("grpc.so_reuseport", 1)])
+        port = server.add_secure_port("127.0.0.1:%d" % self.port, creds)
+        if port == 0:
+            raise RuntimeError("cannot bind 127.0.0.1:%d for %s" % (self.port, self.name))
+        self.port = port
+        server.start()
+        self.server = server
+        self.up = True
+
+    def stop(self):
+        if self.server is not None:
+            self.server.stop(0).wait(10)
+            self.server = None
+        self.up = False
+
+    # -- faults
+    def faults(self):
+        return {"delay_ms": self.delay_ms, "unavailable": self.unavailable,
+                "apply_unavailable": self.apply_unavailable,
+                "apply_internal": self.apply_internal}
+
+    def summary(self):
+        with self.lock:
+            data, version = self.config, self.version
+        try:
+            s = config_summary(data)
+        except ConfigError as e:
+            s = {"error": str(e)}
+        s.update({"name": self.name, "role": self.role, "port": self.port, "up": self.up,
+                  "config_version": version, "faults": self.faults(),
+                  "config_sha256": hashlib.sha256(data).hexdigest()})
+        return s
+
+    # -- methods (on the target node)
+    def check_faults(self, method):
+        with self.lock:
+            if not self.up:
+                raise RpcError(grpc.StatusCode.UNAVAILABLE,
+                               "connection error: desc = \"transport: Error while dialing: dial tcp "
+                               "127.0.0.1:%d: connect: connection refused\"" % self.port)
+            if self.unavailable > 0:
+                self.unavailable -= 1
+                raise RpcError(grpc.StatusCode.UNAVAILABLE, "injected fault: node unavailable")
+            if method == "ApplyConfiguration":
+                if self.apply_unavailable > 0:
+                    self.apply_unavailable -= 1
+                    raise RpcError(grpc.StatusCode.UNAVAILABLE,
+                                   "injected fault: apply temporarily unavailable")
+                if self.apply_internal:
+                    raise RpcError(grpc.StatusCode.INTERNAL,
+                                   "injected fault: failed to apply configuration")
+        if self.delay_ms > 0:
+            time.sleep(self.delay_ms / 1000.0)
+
+    def rpc_version(self, req):
+        info = (pb_bytes(1, TALOS_TAG) + pb_bytes(2, "0123456789abcdef")
+                + pb_bytes(3, "2026-01-01T00:00:00Z") + pb_bytes(4, "go1.24")
+                + pb_bytes(5, "linux") + pb_bytes(6, "amd64"))
+        msg = pb_bytes(1, pb_metadata(self.name)) + pb_bytes(2, info)
+        return pb_bytes(1, msg)
+
+    def rpc_get(self, req):
+        try:
+            f = pb_fields(req)
+        except ValueError as e:
+            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, "malformed request: %s" % e)
+        ns = f.get(1, [b""])[-1].decode(errors="replace")
+        typ = f.get(2, [b""])[-1].decode(errors="replace")
+        rid = f.get(3, [b""])[-1].decode(errors="replace")
+        if ns != MC_NAMESPACE or typ != MC_TYPE or rid != MC_ID:
+            raise RpcError(grpc.StatusCode.NOT_FOUND,
+                           "resource %s(%s/%s@undefined) doesn't exist" % (typ, ns, rid))
+        with self.lock:
+            data, version = self.config, self.version
+        meta = (pb_bytes(1, ns) + pb_bytes(2, typ) + pb_bytes(3, rid)
+                + pb_bytes(4, str(version)) + pb_bytes(6, "running"))
+        spec = pb_bytes(1, pb_bytes(1, data)) + pb_bytes(2, data)
+        return pb_bytes(1, pb_bytes(1, meta) + pb_bytes(2, spec))
+
+    def rpc_apply(self, req, via):
+        try:
+            f = pb_fields(req)
+        except ValueError as e:
+            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, "malformed request: %s" % e)
+        data = f.get(1, [b""])[-1]
+        mode = f.get(4, [0])[-1]
+        dry = bool(f.get(5, [0])[-1])
+        try_timeout = 60.0
+        if 6 in f:
+            d = pb_fields(f[6][-1])
+            try_timeout = d.get(1, [0])[-1] + d.get(2, [0])[-1] / 1e9
+        with self.lock:
+            old = self.config
+        self.cluster.oracle(self, via, old, data)
+        if mode == MODE_REBOOT:
+            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT,
+                           "apply mode REBOOT is deprecated and refused by this node; "
+                           "use AUTO, NO_REBOOT or TRY")
+        if mode not in (MODE_AUTO, MODE_NO_REBOOT, MODE_TRY):
+            raise RpcError(grpc.StatusCode.UNIMPLEMENTED,
+                           "apply mode %s is not implemented by the test double"
+                           % MODE_NAMES.get(mode, str(mode)))
+        try:
+            validate_config(old, data, self.role)
+        except ConfigError as e:
+            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT,
+                           "configuration validation failed: 1 error occurred:\n\t* %s\n\n" % e)
+        details = "Applied configuration without a reboot"
+        if dry:
+            details = "Dry run summary:\nApplied configuration without a reboot (dry run)"
+        else:
+            with self.lock:
+                if self.try_timer is not None:
+                    self.try_timer.cancel()
+                    self.try_timer = None
+                self.config = data
+                self.version += 1
+                if mode == MODE_TRY:
+                    v = self.version
+                    self.try_timer = threading.Timer(try_timeout, self._revert, (old, v))
+                    self.try_timer.daemon = True
+                    self.try_timer.start()
+                    details = ("Applied configuration in a try mode, it will be rolled back in %s"
+                               % datetime.timedelta(seconds=try_timeout))
+        rmode = MODE_NO_REBOOT if mode in (MODE_AUTO, MODE_NO_REBOOT) else mode
+        msg = (pb_bytes(1, pb_metadata(self.name)) + pb_uint(3, rmode) + pb_bytes(4, details))
+        return pb_bytes(1, msg)
+
+    def _revert(self, old, version):
+        with self.lock:
+            if self.version == version:
+                self.config = old
+                self.version += 1
+                self.try_timer = None
+                log("%s: try-mode config rolled back" % self.name)
+
+
+ANY_ROLE = "os:"
+ADMIN = "os:admin"
+METHODS = {
+    "/machine.MachineService/Version": ("Version", ANY_ROLE),
+    "/machine.MachineService/ApplyConfiguration": ("ApplyConfiguration", ADMIN),
+    "/cosi.resource.State/Get": ("Get", ADMIN),
+}
+
+
+class Handler(grpc.GenericRpcHandler):
+    def __init__(self, node):
+        self.node = node
+
+    def service(self, details):
+        if details.method not in METHODS:
+            return None
+        method = details.method
+        return grpc.unary_unary_rpc_method_handler(
+            lambda req, ctx: self.node.cluster.dispatch(self.node, method, req, ctx))
+
+
+class Cluster:
+    def __init__(self, specs, kube_docs):
+        self.pki = ClusterPKI()
+        self.nodes = []
+        self.by_name = {}
+        for name, role in specs:
+            cfg = render_config(self.pki, name, role, name in kube_docs)
+            n = Node(self, name, role, cfg)
+            self.nodes.append(n)
+            self.by_name[name] = n
+        self.lock = threading.Lock()
+        self.violations = []
+        self.requests = []
+        self.stop_event = threading.Event()
+
+    def record(self, entry):
+        with self.lock:
+            self.requests.append(entry)
+            if len(self.requests) > 20000:
+                del self.requests[:1000]
+
+    def oracle(self, target, via, old, new):
+        allowed = private_keys_in(old)
+        for label, fp in sorted(private_keys_in(new) - allowed):
+            v = {"time": time.time(), "node": target.name, "via": via.name,
+                 "method": "ApplyConfiguration", "label": label, "der_sha256": fp,
+                 "what": "ApplyConfiguration carried a private key that is not one of the "
+                         "node's own config keys"}
+            with self.lock:
+                self.violations.append(v)
+            log("SECURITY VIOLATION: %s key %s... sent to %s" % (label, fp[:16], target.name))
+
+    def dispatch(self, recv, method, req, context):
+        name, need = METHODS[method]
+        md = dict(context.invocation_metadata())
+        node = md.get("node")
+        roles = client_roles(context)
+        entry = {"time": time.time(), "via": recv.name, "node": node or recv.name,
+                 "method": method, "roles": roles, "code": "OK"}
+        try:
+            if recv.delay_ms > 0:
+                time.sleep(recv.delay_ms / 1000.0)
+            if not any(r.startswith(need) if need == ANY_ROLE else r == need for r in roles):
+                raise RpcError(grpc.StatusCode.PERMISSION_DENIED, "not authorized")
+            target = recv
+            if node is not None and node != recv.name:
+                if has_port(node):
+                    raise RpcError(grpc.StatusCode.INVALID_ARGUMENT,
+                                   'invalid node "%s": node address must not contain a port'
+                                   % node)
+                if recv.role != "controlplane":
+                    raise RpcError(grpc.StatusCode.FAILED_PRECONDITION,
+                                   "node %s is a worker and does not proxy requests to %s"
+                                   % (recv.name, node))
+                target = self.by_name.get(node)
+                if target is None:
+                    raise RpcError(grpc.StatusCode.UNAVAILABLE,
+                                   "connection error: desc = \"transport: Error while dialing: "
+                                   "dial tcp: lookup %s: no such host\"" % node)
+            target.check_faults(name)
+            if name == "Version":
+                return target.rpc_version(req)
+            if name == "Get":
+                return target.rpc_get(req)
+            return target.rpc_apply(req, recv)
+        except RpcError as e:
+            entry["code"] = e.code.name
+            entry["details"] = e.details[:300]
+            context.abort(e.code, e.details)
+        finally:
+            self.record(entry)
+
+    def state(self):
+        with self.lock:
+            nviol = len(self.violations)
+        return {"nodes": [n.summary() for n in self.nodes], "violations": nviol}
+
+
+# ---------------------------------------------------------------- control
+
+def truthy(v):
+    return str(v).lower() in ("1", "true", "yes", "on")
+
+
+class Control(http.server.BaseHTTPRequestHandler):
+    cluster = None
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def _send(self, code, obj):
+        body = json.dumps(obj, indent=1).encode() + b"\n"
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _params(self):
+        u = urllib.parse.urlparse(self.path)
+        p = {k: v[-1] for k, v in urllib.parse.parse_qs(u.query).items()}
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            raw = self.rfile.read(min(n, 65536))
+            try:
+                body = json.loads(raw)
+                if isinstance(body, dict):
+                    p.update(body)
+            except ValueError:
+                p.update({k: v[-1] for k, v in urllib.parse.parse_qs(raw.decode()).items()})
+        return u.path, p
+
+    def do_GET(self):
+        self._handle()
+
+    def do_POST(self):
+        self._handle()
+
+    def _handle(self):
+        c = self.cluster
+        path, p = self._params()
+        try:
+            if path == "/state":
+                return self._send(200, c.state())
+            if path == "/violations":
+                with c.lock:
+                    return self._send(200, list(c.violations))
+            if path == "/requests":
+                with c.lock:
+                    return self._send(200, list(c.requests))
+            if path == "/shutdown":
+                c.stop_event.set()
+                return self._send(200, {"ok": True})
+            if path == "/fault":
+                n = c.by_name.get(p.get("node", ""))
+                if n is None:
+                    return self._send(404, {"error": "unknown node %r" % p.get("node")})
+                if truthy(p.get("clear", "0")):
+                    n.delay_ms = 0
+                    n.unavailable = 0
+                    n.apply_unavailable = 0
+                    n.apply_internal = False
+                    if not n.up:
+                        n.start()
+                if "delay_ms" in p:
+                    n.delay_ms = int(p["delay_ms"])
+                if "unavailable" in p:
+                    n.unavailable = int(p["unavailable"])
+                if "apply_unavailable" in p:
+                    n.apply_unavailable = int(p["apply_unavailable"])
+                if "apply_internal" in p:
+                    n.apply_internal = truthy(p["apply_internal"])
+                if "down" in p:
+                    if truthy(p["down"]) and n.up:
+                        n.stop()
+                    elif not truthy(p["down"]) and not n.up:
+                        n.start()
+                return self._send(200, n.summary())
+            return self._send(404, {"error": "unknown path"})
+        except Exception as e:
+            return self._send(500, {"error": str(e)})
+
+
+# ---------------------------------------------------------------- main
+
+def write_atomic(path, data, mode=0o644):
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, path)
+
+
+def talosconfig_text(pki, orgs, endpoints, nodes):
+    key = ed25519.Ed25519PrivateKey.generate()
+    cert = issue(pki.machine_ca, pki.machine_key, key, orgs=orgs, cn=None, server=False)
+    lines = ["context: %s" % CONTEXT_NAME, "contexts:", "    %s:" % CONTEXT_NAME,
+             "        endpoints:"]
+    lines += ["            - %s" % e for e in endpoints]
+    lines += ["        nodes:"] + ["            - %s" % n for n in nodes]
+    lines += ["        ca: %s" % b64(pem_cert(pki.machine_ca)),
+              "        crt: %s" % b64(pem_cert(cert)),
+              "        key: %s" % b64(pem_key(key))]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description="Talos API double for hsmca tests")
+    ap.add_argument("--state-dir", required=True)
+    ap.add_argument("--nodes", default="")
+    ap.add_argument("--spec")
+    ap.add_argument("--kube-ca-doc", default="")
+    ap.add_argument("--ready-file")
+    ap.add_argument("--pid-file")
+    ap.add_argument("--deadline", type=float, default=1800.0)
+    a = ap.parse_args(argv)
+    specs, kube = [], set()
+    if a.spec:
+        with open(a.spec, "rb") as f:
+            sp = yaml.safe_load(f)
+        specs = [(n["name"], n["role"]) for n in sp.get("nodes", [])]
+        kube = set(sp.get("kube_ca_doc", []))
+    for item in filter(None, a.nodes.split(",")):
+        name, _, role = item.partition(":")
+        specs.append((name, role or "controlplane"))
+    if a.kube_ca_doc == "all":
+        kube = {n for n, _ in specs}
+    else:
+        kube |= set(filter(None, a.kube_ca_doc.split(",")))
+    if not specs:
+        ap.error("no nodes (use --nodes or --spec)")
+    names = set()
+    for name, role in specs:
+        if role not in ("controlplane", "worker") or not re.match(r"^[a-z0-9][a-z0-9.-]*$", name) \
+                or name in names:
+            ap.error("bad node %s:%s" % (name, role))
+        names.add(name)
+    return a, specs, kube
+
+
+def main(argv):
+    a, specs, kube = parse_args(argv)
+    os.makedirs(a.state_dir, exist_ok=True)
+    ready = a.ready_file or os.path.join(a.state_dir, "ready.json")
+    pidf = a.pid_file or os.path.join(a.state_dir, "talos_double.pid")
+    write_atomic(pidf, b"%d\n" % os.getpid())
+
+    cluster = Cluster(specs, kube)
+    stop = cluster.stop_event
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    timer = threading.Timer(a.deadline, stop.set)
+    timer.daemon = True
+    timer.start()
+
+    for n in cluster.nodes:
+        n.start()
+
+    Control.cluster = cluster
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Control)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+
+    pki = cluster.pki
+    cps = [n for n in cluster.nodes if n.role == "controlplane"] or cluster.nodes
+    eps = ["127.0.0.1:%d" % n.port for n in cps]
+    tc = os.path.join(a.state_dir, "talosconfig")
+    tcr = os.path.join(a.state_dir, "talosconfig-reader")
+    write_atomic(tc, talosconfig_text(pki, ["os:admin"], eps, [cps[0].name]), 0o600)
+    write_atomic(tcr, talosconfig_text(pki, ["os:reader"], eps, [cps[0].name]), 0o600)
+    mca = os.path.join(a.state_dir, "machine-ca.crt")
+    write_atomic(mca, pem_cert(pki.machine_ca))
+    info = {"nodes": [{"name": n.name, "ip": "127.0.0.1", "port": n.port, "role": n.role}
+                      for n in cluster.nodes],
+            "talosconfig": tc, "talosconfig_reader": tcr, "machine_ca": mca,
+            "control": "http://127.0.0.1:%d" % httpd.server_address[1], "pid": os.getpid()}
+    write_atomic(ready, json.dumps(info, indent=1).encode() + b"\n")
+    log("ready: %d nodes, control %s" % (len(cluster.nodes), info["control"]))
+
+    while not stop.wait(0.5):
+        pass
+    log("stopping")
+    httpd.shutdown()
+    for n in cluster.nodes:
+        try:
+            n.stop()
+        except Exception:
+            pass
+    try:
+        os.unlink(pidf)
+    except OSError:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
