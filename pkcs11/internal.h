@@ -1,0 +1,47 @@
+/* Private structures of the token layer, shared by its .c files only. */
+#ifndef HSMCA_PKCS11_INTERNAL_H
+#define HSMCA_PKCS11_INTERNAL_H
+
+#include <limits.h>
+
+#include "pkcs11/token.h"
+
+struct hsmca_module {
+	CK_FUNCTION_LIST *fns;
+	char path[PATH_MAX];
+	char manufacturer[33];
+	char description[33];
+	bool is_tpm;
+	bool is_software;
+};
+
+struct hsmca_token {
+	hsmca_module *module;
+	CK_FUNCTION_LIST *fns;
+	CK_SESSION_HANDLE session;
+	struct hsmca_token_info info;
+};
+
+struct hsmca_key {
+	hsmca_token *token;
+	CK_OBJECT_HANDLE priv;
+	CK_OBJECT_HANDLE pub; /* CK_INVALID_HANDLE if the token has no public object */
+	struct hsmca_key_info info;
+	uint8_t *spki;
+	size_t spki_len;
+	EVP_PKEY *pkey;
+};
+
+/* Copy a blank-padded PKCS#11 string into a NUL-terminated, trimmed buffer. */
+void hsmca_p11_string(char *out, size_t outlen, const CK_UTF8CHAR *in, size_t inlen);
+
+/* Read the public key of (pub, priv) into k->spki / k->pkey. */
+int hsmca_key_load_public(struct hsmca_key *k, hsmca_error *err);
+
+/* Fill k->info from the private key's attributes. */
+int hsmca_key_read_info(struct hsmca_key *k, hsmca_error *err);
+
+/* Percent-encode (RFC 3986 unreserved kept unless `all`). */
+void hsmca_uri_escape(char *out, size_t outlen, const uint8_t *in, size_t n, bool all);
+
+#endif

@@ -1,0 +1,64 @@
+/* Certificate authorities in the state directory.
+ *
+ *   <home>/cas/<name>/ca.pem    the CA certificate (public)
+ *   <home>/cas/<name>/ca.yaml   metadata: key label and URI, signature
+ *                               algorithm, kind, parent (public)
+ * A CA exists once ca.yaml exists; it is written last. */
+#ifndef HSMCA_CA_H
+#define HSMCA_CA_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "ceremony.h"
+#include "common/error.h"
+#include "pkcs11/token.h"
+#include "session.h"
+
+struct hsmca_ca {
+	char name[64];
+	char dir[PATH_MAX];
+	char kind[16];      /* "root" | "intermediate" */
+	char parent[64];    /* "" for a root */
+	char key_label[129];
+	char key_uri[1024];
+	char created[32];
+	enum hsmca_sigalg sigalg;
+	uint8_t *der;       /* certificate */
+	size_t der_len;
+	X509 *x509;
+	uint8_t ski[20];
+	const uint8_t *subject_der; /* inside der */
+	size_t subject_der_len;
+	time_t not_before, not_after;
+	char subject[512];  /* RFC 4514 text */
+	char fingerprint[96];
+};
+
+/* Run a root ceremony: generate the key in the token (verified
+ * non-extractable), build and lint the TBS, sign it in the token, verify,
+ * and store the CA.  On any failure after the key was generated, the key is
+ * destroyed and nothing is written.  Every key event is audit-logged. */
+int hsmca_ca_create_root(struct hsmca_session *s, const struct hsmca_ceremony *c,
+			 struct hsmca_ca **out, hsmca_error *err);
+
+int hsmca_ca_load(const char *home, const char *name, struct hsmca_ca **out, hsmca_error *err);
+/* Names of all CAs, sorted.  *names malloc'ed. */
+int hsmca_ca_names(const char *home, char (**names)[64], size_t *n, hsmca_error *err);
+/* Find the CA's key in the open token and check that its public key is the
+ * one in the certificate. */
+int hsmca_ca_open_key(struct hsmca_session *s, const struct hsmca_ca *ca, hsmca_key **out,
+		      hsmca_error *err);
+void hsmca_ca_free(struct hsmca_ca *ca);
+
+const char *hsmca_sigalg_id(enum hsmca_sigalg a);
+int hsmca_sigalg_from_id(const char *id, enum hsmca_sigalg *out, hsmca_error *err);
+
+/* Validate a CA name: [a-z0-9][a-z0-9._-]{0,62}. */
+int hsmca_ca_name_check(const char *name, hsmca_error *err);
+
+#endif

@@ -1,0 +1,58 @@
+/* Shared by the subcommands: global options, output helpers, the table. */
+#ifndef HSMCA_CLI_H
+#define HSMCA_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "common/error.h"
+#include "session.h"
+
+struct cli_globals {
+	const char *home;
+	const char *module;
+	const char *token;
+	const char *pin_source;
+	const char *node_file; /* -f, talm node file */
+	bool json;
+	int verbosity; /* -1 quiet, 0 normal, 1 verbose */
+};
+
+extern struct cli_globals cli;
+
+struct cli_command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *synopsis;
+	const char *summary;
+};
+
+/* Exit codes (documented in hsmca(1)). */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* "hsmca: <msg>" on stderr; returns CLI_FAIL. */
+int cli_fail(const hsmca_error *err);
+int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Usage error: message + the command's synopsis, returns CLI_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Open the state directory's module and token from the global options,
+ * logging in when `login`.  Prints the software-token notice once. */
+int cli_open(struct hsmca_session **out, bool login);
+void cli_close(struct hsmca_session *s);
+
+/* Reject a PIN passed on argv (any --pin/--so-pin form). */
+bool cli_argv_has_pin(int argc, char **argv);
+
+/* Print the help of a subcommand from the table. */
+void cli_print_synopsis(FILE *f, const char *name);
+
+int cmd_init(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+int cmd_key(int argc, char **argv);
+int cmd_ca(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+
+#endif

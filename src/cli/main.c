@@ -1,0 +1,141 @@
+/* hsmca: the command table, global options and dispatch. */
+#include "cli/cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const struct cli_command commands[] = {
+	{ "init", cmd_init,
+	  "init [--softhsm | --tpm [--tcti TCTI]] [--label L] [--so-pin-source SRC]",
+	  "create the state directory and its token" },
+	{ "token", cmd_token, "token list | token init --label L [--so-pin-source SRC]",
+	  "list tokens of the module, or initialise one" },
+	{ "key", cmd_key,
+	  "key generate --label L --type T | key list | key show LABEL|URI | key destroy LABEL|URI --yes",
+	  "manage keys held in the token" },
+	{ "ca", cmd_ca,
+	  "ca init NAME --key-type T --subject DN [--validity 10y] [--path-len N] [--config FILE] | "
+	  "ca list | ca show NAME [--pem]",
+	  "run a root CA ceremony; list and show CAs" },
+	{ "audit", cmd_audit, "audit verify", "verify the hash chain of the audit log" },
+};
+
+void cli_print_synopsis(FILE *f, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			fprintf(f, "usage: hsmca [global options] %s\n", commands[i].synopsis);
+}
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fputs("usage: hsmca [--home DIR] [--module PATH|NAME] [--token URI] [--pin-source SRC]\n"
+	      "             [--json] [-q|-v] COMMAND [ARGS]\n\n"
+	      "Keeps CA keys inside a PKCS#11 token or TPM and signs certificates in the device.\n\n"
+	      "Commands:\n",
+	      f);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fputs("\nGlobal options:\n"
+	      "  --home DIR          state directory (default $HSMCA_HOME, else ~/.local/share/hsmca)\n"
+	      "  --module PATH|NAME  PKCS#11 module: a .so path or a p11-kit module name\n"
+	      "  --token URI         RFC 7512 URI of the token (pkcs11:token=...)\n"
+	      "  --pin-source SRC    user PIN from file:PATH or env:VAR (never from the command line)\n"
+	      "  --json              machine-readable output for list/show commands\n"
+	      "  -q, -v              quieter / more verbose\n"
+	      "  -h, --help          this help; 'hsmca COMMAND --help' for a command\n"
+	      "  --version           print the version\n\n"
+	      "Exit status: 0 success, 1 the operation failed, 2 usage error.\n"
+	      "See hsmca(1).\n",
+	      f);
+}
+
+/* Take the value of a global option given as "--opt VALUE" or "--opt=VALUE". */
+static bool take(const char *name, int argc, char **argv, int *i, const char **out, int *bad)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+
+	if (strncmp(a, name, n) != 0)
+		return false;
+	if (a[n] == '=') {
+		*out = a + n + 1;
+		return true;
+	}
+	if (a[n] != '\0')
+		return false;
+	if (*i + 1 >= argc) {
+		fprintf(stderr, "hsmca: option %s needs a value\n", name);
+		*bad = 1;
+		return true;
+	}
+	*out = argv[++*i];
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	int i, bad = 0;
+	size_t c;
+
+	if (cli_argv_has_pin(argc, argv)) {
+		fputs("hsmca: PINs are never taken from the command line (they would show in ps and "
+		      "shell history); use --pin-source file:PATH or env:VAR, or enter the PIN at the "
+		      "prompt\n",
+		      stderr);
+		return CLI_USAGE;
+	}
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (a[0] != '-')
+			break;
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return CLI_OK;
+		}
+		if (strcmp(a, "--version") == 0) {
+			printf("hsmca %s\n", HSMCA_VERSION);
+			return CLI_OK;
+		}
+		if (strcmp(a, "--json") == 0) {
+			cli.json = true;
+			continue;
+		}
+		if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+			cli.verbosity = -1;
+			continue;
+		}
+		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			cli.verbosity = 1;
+			continue;
+		}
+		if (take("--home", argc, argv, &i, &cli.home, &bad) ||
+		    take("--module", argc, argv, &i, &cli.module, &bad) ||
+		    take("--token", argc, argv, &i, &cli.token, &bad) ||
+		    take("--pin-source", argc, argv, &i, &cli.pin_source, &bad) ||
+		    take("-f", argc, argv, &i, &cli.node_file, &bad) ||
+		    take("--file", argc, argv, &i, &cli.node_file, &bad)) {
+			if (bad)
+				return CLI_USAGE;
+			continue;
+		}
+		fprintf(stderr, "hsmca: unknown global option '%s'\n", a);
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	for (c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
+		if (strcmp(commands[c].name, argv[i]) == 0)
+			return commands[c].fn(argc - i, argv + i);
+	fprintf(stderr, "hsmca: unknown command '%s'\n", argv[i]);
+	usage(stderr);
+	return CLI_USAGE;
+}

@@ -1,0 +1,114 @@
+/* Output and option helpers shared by the subcommands: the only place
+ * besides the subcommands that writes to the terminal. */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cli_globals cli;
+
+int cli_fail(const hsmca_error *err)
+{
+	fprintf(stderr, "hsmca: %s\n", err->msg[0] ? err->msg : "operation failed");
+	return CLI_FAIL;
+}
+
+int cli_failf(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("hsmca: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return CLI_FAIL;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("hsmca: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (cmd)
+		cli_print_synopsis(stderr, cmd);
+	return CLI_USAGE;
+}
+
+void cli_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cli.verbosity < 0)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
+void cli_verbose(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cli.verbosity < 1)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
+bool cli_argv_has_pin(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--") == 0)
+			break;
+		if (strncmp(a, "--", 2) != 0)
+			continue;
+		a += 2;
+		if (strncmp(a, "so-", 3) == 0)
+			a += 3;
+		else if (strncmp(a, "user-", 5) == 0)
+			a += 5;
+		if (strncmp(a, "pin", 3) == 0 && (a[3] == '\0' || a[3] == '='))
+			return true;
+		if (strcmp(a, "pin-value") == 0 || strncmp(a, "pin-value=", 10) == 0)
+			return true;
+	}
+	return false;
+}
+
+int cli_open(struct hsmca_session **out, bool login)
+{
+	static bool noticed;
+	struct hsmca_session_opts o = {
+		.home = cli.home,
+		.module = cli.module,
+		.token = cli.token,
+		.pin_source = cli.pin_source,
+		.login = login,
+	};
+	hsmca_error err = { "", 0 };
+
+	if (hsmca_session_open(&o, out, &err) != 0)
+		return cli_fail(&err);
+	if ((*out)->software && !noticed) {
+		noticed = true;
+		fprintf(stderr, "hsmca: note: keys are in SoftHSM2, a software token meant for "
+				"development, not in hardware\n");
+	}
+	return 0;
+}
+
+void cli_close(struct hsmca_session *s)
+{
+	hsmca_session_close(s);
+}

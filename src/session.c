@@ -1,0 +1,77 @@
+#include "session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/fsutil.h"
+
+int hsmca_session_open(const struct hsmca_session_opts *opts, struct hsmca_session **out,
+		       hsmca_error *err)
+{
+	struct hsmca_session *s = calloc(1, sizeof(*s));
+	struct hsmca_pin pin;
+	char path[PATH_MAX], uri_pin[PATH_MAX];
+	const char *token_uri, *pin_source;
+	int ret = -1;
+
+	memset(&pin, 0, sizeof(pin));
+	if (!s)
+		return hsmca_error_set(err, "out of memory");
+	if (hsmca_home_resolve(opts->home, s->home, sizeof(s->home), err) != 0 ||
+	    hsmca_config_load(s->home, &s->cfg, err) != 0)
+		goto out;
+	hsmca_config_apply_env(&s->cfg);
+	if (hsmca_module_open(opts->module && *opts->module ? opts->module : s->cfg.module, &s->module,
+			      err) != 0)
+		goto out;
+	s->software = hsmca_module_is_software(s->module);
+	s->tpm = hsmca_module_is_tpm(s->module);
+	token_uri = opts->token && *opts->token ? opts->token : s->cfg.token;
+	if (hsmca_token_open(s->module, token_uri, &s->token, err) != 0)
+		goto out;
+	if (hsmca_path_join(path, sizeof(path), err, "%s/audit.log", s->home) != 0 ||
+	    hsmca_audit_open(path, &s->audit, err) != 0)
+		goto out;
+	if (opts->login) {
+		int rc = 0;
+
+		pin_source = opts->pin_source;
+		if ((!pin_source || !*pin_source) && token_uri && *token_uri) {
+			rc = hsmca_uri_get(token_uri, "pin-source", uri_pin, sizeof(uri_pin), err);
+			if (rc < 0)
+				goto out;
+			if (rc == 1)
+				pin_source = uri_pin;
+		}
+		if (!pin_source || !*pin_source)
+			pin_source = s->cfg.pin_source[0] ? s->cfg.pin_source : NULL;
+		if (hsmca_pin_read(pin_source, "User PIN: ", &pin, err) != 0)
+			goto out;
+		if (hsmca_token_login(s->token, false, &pin, err) != 0)
+			goto out;
+	}
+	*out = s;
+	s = NULL;
+	ret = 0;
+out:
+	hsmca_pin_wipe(&pin);
+	hsmca_session_close(s);
+	return ret;
+}
+
+void hsmca_session_close(struct hsmca_session *s)
+{
+	if (!s)
+		return;
+	hsmca_audit_close(s->audit);
+	hsmca_token_close(s->token);
+	hsmca_module_close(s->module);
+	free(s);
+}
+
+int hsmca_session_audit(struct hsmca_session *s, const char *event, const char *object,
+			const char *outcome, const char *const *detail, hsmca_error *err)
+{
+	return hsmca_audit_append(s->audit, event, object, outcome, detail, err);
+}

@@ -1,0 +1,129 @@
+/* X.509 objects built in DER and signed in the token.
+ *
+ * The X.509 code calls the token only through hsmca_key_sign() and
+ * hsmca_key_spki()/hsmca_key_pkey(). */
+#ifndef HSMCA_X509_H
+#define HSMCA_X509_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "common/error.h"
+#include "pkcs11/token.h"
+#include "x509/der.h"
+
+/* ---- names ---- */
+
+/* Encode an RFC 4514 string ("CN=Talos Access Root,O=Example") as a DER
+ * Name.  As in RFC 4514 the leftmost RDN is the most specific, so the DER
+ * order is reversed (O first, then CN).  Attributes: CN, O, OU, C, ST, L,
+ * serialNumber, emailAddress, DC. Backslash escapes "\," "\+" "\\" "\=". */
+int hsmca_name_encode(const char *dn, struct hsmca_der *out, hsmca_error *err);
+/* Render a DER Name back to RFC 4514 text (for display). */
+int hsmca_name_format(const uint8_t *der, size_t len, char *out, size_t outlen);
+
+/* ---- extensions ---- */
+
+#define HSMCA_KU_DIGITAL_SIGNATURE (1u << 0)
+#define HSMCA_KU_CONTENT_COMMITMENT (1u << 1)
+#define HSMCA_KU_KEY_ENCIPHERMENT (1u << 2)
+#define HSMCA_KU_DATA_ENCIPHERMENT (1u << 3)
+#define HSMCA_KU_KEY_AGREEMENT (1u << 4)
+#define HSMCA_KU_KEY_CERT_SIGN (1u << 5)
+#define HSMCA_KU_CRL_SIGN (1u << 6)
+
+#define HSMCA_EKU_SERVER_AUTH (1u << 0)
+#define HSMCA_EKU_CLIENT_AUTH (1u << 1)
+#define HSMCA_EKU_CODE_SIGNING (1u << 2)
+#define HSMCA_EKU_EMAIL_PROTECTION (1u << 3)
+#define HSMCA_EKU_OCSP_SIGNING (1u << 4)
+#define HSMCA_EKU_TIME_STAMPING (1u << 5)
+
+enum hsmca_san_kind { HSMCA_SAN_DNS = 1, HSMCA_SAN_IP = 2, HSMCA_SAN_URI = 4, HSMCA_SAN_EMAIL = 8 };
+
+struct hsmca_san {
+	enum hsmca_san_kind kind;
+	uint8_t value[256]; /* text for DNS/URI/EMAIL, 4 or 16 bytes for IP */
+	size_t len;
+};
+
+/* Parse "DNS:name", "IP:1.2.3.4", "IP:::1", "URI:spiffe://…", "email:a@b". */
+int hsmca_san_parse(const char *s, struct hsmca_san *out, hsmca_error *err);
+void hsmca_san_format(const struct hsmca_san *san, char *out, size_t outlen);
+
+/* Each appends one Extension to an open `extensions` SEQUENCE. */
+void hsmca_ext_basic_constraints(struct hsmca_der *d, bool ca, int path_len);
+void hsmca_ext_key_usage(struct hsmca_der *d, unsigned ku);
+void hsmca_ext_ext_key_usage(struct hsmca_der *d, unsigned eku);
+void hsmca_ext_ski(struct hsmca_der *d, const uint8_t keyid[20]);
+void hsmca_ext_aki(struct hsmca_der *d, const uint8_t keyid[20]);
+void hsmca_ext_san(struct hsmca_der *d, const struct hsmca_san *sans, size_t n);
+
+/* RFC 5280 method 1: SHA-1 of the subjectPublicKey BIT STRING contents. */
+int hsmca_key_id(const uint8_t *spki, size_t len, uint8_t out[20], hsmca_error *err);
+
+/* ---- certificates ---- */
+
+struct hsmca_tbs {
+	enum hsmca_sigalg sigalg;
+	uint8_t serial[20];
+	size_t serial_len;
+	const uint8_t *issuer;
+	size_t issuer_len;
+	const uint8_t *subject;
+	size_t subject_len;
+	time_t not_before, not_after;
+	const uint8_t *spki;
+	size_t spki_len;
+	const uint8_t *extensions; /* an encoded Extensions SEQUENCE, or NULL */
+	size_t extensions_len;
+};
+
+/* AlgorithmIdentifier for a signature algorithm (PSS params hand-encoded). */
+void hsmca_sigalg_der(struct hsmca_der *d, enum hsmca_sigalg a);
+
+/* Encode a TBSCertificate (v3). */
+void hsmca_tbs_encode(struct hsmca_der *d, const struct hsmca_tbs *t);
+
+/* A random positive serial of `len` (16..20) bytes drawn from the token. */
+int hsmca_serial_random(hsmca_token *t, uint8_t *serial, size_t len, hsmca_error *err);
+
+/* Sign a DER TBS (certificate or CRL) in the token, verify the signature with
+ * the key's public key before anything is written, and assemble
+ * SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING } into `out`. */
+int hsmca_signed_assemble(hsmca_key *k, enum hsmca_sigalg a, const uint8_t *tbs, size_t tbs_len,
+			  struct hsmca_der *out, hsmca_error *err);
+
+/* Lint a TBSCertificate before signing (RFC 5280 rules we can check).  The
+ * TBS is parsed by OpenSSL inside a dummy certificate, so what is checked is
+ * what will be signed.  `issuer` is NULL for a self-signed root. */
+struct hsmca_lint_expect {
+	bool ca;
+	bool root;
+	int path_len; /* -1 none */
+	unsigned ku;
+	time_t issuer_not_after; /* 0 = no issuer limit */
+};
+int hsmca_lint_tbs(const uint8_t *tbs, size_t len, const struct hsmca_lint_expect *ex,
+		   hsmca_error *err);
+
+/* Re-parse a finished certificate with OpenSSL and check its signature with
+ * `issuer_pub` (the key's own for a root).  Returns the parsed X509 in *out
+ * when out is not NULL. */
+int hsmca_cert_check(const uint8_t *der, size_t len, EVP_PKEY *issuer_pub, X509 **out,
+		     hsmca_error *err);
+
+/* Whether the signed object's first element is exactly `tbs`. */
+bool hsmca_signed_holds_tbs(const uint8_t *der, size_t len, const uint8_t *tbs, size_t tbs_len);
+
+/* PEM text of a DER object ("CERTIFICATE", "X509 CRL"); malloc'ed, NUL-terminated. */
+char *hsmca_pem_encode(const char *label, const uint8_t *der, size_t len, size_t *outlen);
+
+/* SHA-256 fingerprint of DER bytes as colon hex (96 bytes). */
+void hsmca_fingerprint(const uint8_t *der, size_t len, char out[96]);
+
+#endif
