@@ -166,13 +166,14 @@ it_ok() {
 }
 
 # it_expect_fail CODE SUBSTRING CMD...: run CMD, expect exit CODE and
-# SUBSTRING (fixed string) in its stderr.
+# SUBSTRING (fixed string; "" for any) in its stderr. Its stdout is left in
+# $IT_OUT.
 it_expect_fail() {
 	_it_need_setup
 	local want=$1 needle=$2 rc=0
 	shift 2
 	"$@" >"$IT_OUT" 2>"$IT_ERR" || rc=$?
-	if ((rc != want)) || ! grep -qF -- "$needle" "$IT_ERR"; then
+	if ((rc != want)) || { [[ -n "$needle" ]] && ! grep -qF -- "$needle" "$IT_ERR"; }; then
 		it_fail "$* exited $rc (expected $want) with stderr containing '$needle'?" || true
 		_it_show_output
 		return 1
