@@ -162,7 +162,7 @@ static void expect_ok(const char *log, size_t want)
 /* Remove line k (1-based) from the log. */
 static void delete_line(const char *log, size_t k)
 {
-	size_t len, starts[64], n;
+	size_t len, starts[64] = {0}, n;
 	char *buf = slurp(log, &len);
 	size_t from, to;
 
@@ -206,7 +206,7 @@ static void test_format_and_chain(void **state)
 					    "object",  "outcome", "detail", "prev"};
 	struct fixture *f = *state;
 	char want_prev[65], hash[65], actor[600], host[256];
-	size_t len, hlen, starts[16], n, i;
+	size_t len, hlen, starts[16] = {0}, n, i;
 	char *buf, *head;
 	struct passwd *pw = getpwuid(geteuid());
 
@@ -275,7 +275,7 @@ static void test_any_byte_changed(void **state)
 {
 	static const unsigned char masks[] = {0x01, 0x20};
 	struct fixture *f = *state;
-	size_t len, starts[16], n, k, pos, m;
+	size_t len, starts[16] = {0}, n, k, pos, m;
 	char *orig, *buf;
 	unsigned long tried = 0;
 
@@ -325,7 +325,7 @@ static void test_any_byte_changed(void **state)
 static void test_messages_for_edits(void **state)
 {
 	struct fixture *f = *state;
-	size_t len, starts[16];
+	size_t len, starts[16] = {0};
 	char *orig, *buf, *p;
 
 	write_log(f, 6);
@@ -392,7 +392,7 @@ static void test_line_deleted(void **state)
 static void test_lines_swapped(void **state)
 {
 	struct fixture *f = *state;
-	size_t len, starts[16], n;
+	size_t len, starts[16] = {0}, n;
 	char *orig, *buf;
 
 	write_log(f, 8);
@@ -431,7 +431,7 @@ static void test_end_removed(void **state)
 	struct fixture *f = *state;
 	hsmca_audit *a = NULL;
 	hsmca_error err = {0};
-	size_t len, len2, starts[16];
+	size_t len, len2, starts[16] = {0};
 	char *orig, *after;
 
 	write_log(f, 8);
