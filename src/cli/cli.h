@@ -54,5 +54,9 @@ int cmd_token(int argc, char **argv);
 int cmd_key(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_certs(int argc, char **argv);
+int cmd_revoke(int argc, char **argv);
+int cmd_crl(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 #endif

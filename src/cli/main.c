@@ -17,6 +17,12 @@ static const struct cli_command commands[] = {
 	  "ca init NAME --key-type T --subject DN [--validity 10y] [--path-len N] [--config FILE] | "
 	  "ca list | ca show NAME [--pem]",
 	  "run a root CA ceremony; list and show CAs" },
+	{ "certs", cmd_certs, "certs list [CA] [--json]", "list the certificates a CA issued" },
+	{ "revoke", cmd_revoke, "revoke CA SERIAL [--reason R]", "revoke an issued certificate" },
+	{ "crl", cmd_crl, "crl CA [--next-update D] [--out FILE]",
+	  "sign a CRL in the token and verify it" },
+	{ "check", cmd_check, "check [--warn 90d] [--json] [--metrics FILE]",
+	  "report CAs and certificates that expire within the window (exit 1 if any)" },
 	{ "audit", cmd_audit, "audit verify", "verify the hash chain of the audit log" },
 };
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages hsmca needs to build, test and demo.
+# Sourced by scripts/test.sh and scripts/demo.sh; installs only what is missing.
+hsmca_packages=(
+  build-essential cmake pkg-config
+  libssl-dev libp11-kit-dev libyaml-dev libcurl4-openssl-dev libjson-c-dev libcmocka-dev
+  openssl softhsm2 opensc gnutls-bin golang-go
+  swtpm swtpm-tools tpm2-abrmd libtpm2-pkcs11-1 tpm2-tools dbus
+  faketime etcd-server etcd-client python3 python3-grpcio libengine-pkcs11-openssl
+)
+
+hsmca_install_deps() {
+  local missing=() p
+  for p in "${hsmca_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    return 0
+  fi
+  echo "==> installing: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "scripts: packages are missing and this is not root; install them with:" >&2
+    echo "  sudo apt-get install -y ${missing[*]}" >&2
+    return 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
