@@ -2,8 +2,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/util.h"
+#include "x509/x509.h"
 #include "yaml/ytree.h"
 
 /* 9999-12-31T23:59:59Z: the last instant an X.509 GeneralizedTime holds. */
@@ -61,56 +63,35 @@ static int one_of(const struct hsmca_ynode *n, const char *what, const char *con
 				 what, text, list);
 }
 
-static bool is_attr(const char *s, size_t len, const char *attr)
-{
-	return strlen(attr) == len && memcmp(s, attr, len) == 0;
-}
-
-/* Catch a mistyped subject at review time rather than mid-ceremony:
- * comma-separated ATTR=value (a comma inside a value is written "\,";
- * spaces after a comma are skipped), ATTR one of CN O OU C L ST, no empty
- * values, exactly one CN, C a two-letter code. */
+/* Catch a mistyped subject at review time rather than mid-ceremony: the
+ * subject goes through the same encoder the certificate will use, and a root
+ * needs exactly one CN (the encoder alone would accept none). */
 static int check_subject(const struct hsmca_ynode *n, const char *s, hsmca_error *err)
 {
-	static const char *const attrs[] = {"CN", "O", "OU", "C", "L", "ST", NULL};
-	const char *p = s, *eq, *end;
-	int cn = 0;
-	size_t i;
+	struct hsmca_der der;
+	hsmca_error why = {0};
+	const char *p = s;
+	int rc, cn = 0;
 
+	for (; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return hsmca_ynode_error(n, err, "ca.subject: contains a control character");
+	p = s;
+	hsmca_der_init(&der);
+	rc = hsmca_name_encode(s, &der, &why);
+	hsmca_der_free(&der);
+	if (rc != 0)
+		return hsmca_ynode_error(n, err, "ca.subject: %s", why.msg);
 	for (;;) {
 		while (*p == ' ')
 			p++;
-		for (end = p; *end && *end != ','; end++)
-			if (*end == '\\' && end[1])
-				end++;
-		eq = memchr(p, '=', (size_t)(end - p));
-		if (!eq)
-			return hsmca_ynode_error(n, err,
-						 "ca.subject: '%.*s' is not ATTR=value (e.g. CN=Example Root)",
-						 (int)(end - p > 64 ? 64 : end - p), p);
-		for (i = 0; attrs[i]; i++)
-			if (is_attr(p, (size_t)(eq - p), attrs[i]))
-				break;
-		if (!attrs[i])
-			return hsmca_ynode_error(n, err,
-						 "ca.subject: unknown attribute '%.*s' (expected CN, O, OU, C, L or ST)",
-						 (int)(eq - p > 32 ? 32 : eq - p), p);
-		if (eq + 1 == end)
-			return hsmca_ynode_error(n, err, "ca.subject: empty value for %s", attrs[i]);
-		for (const char *q = eq + 1; q < end; q++)
-			if ((unsigned char)*q < 0x20 || *q == 0x7f)
-				return hsmca_ynode_error(n, err,
-							 "ca.subject: control character in the value of %s",
-							 attrs[i]);
-		if (strcmp(attrs[i], "CN") == 0)
+		if (strncasecmp(p, "CN=", 3) == 0)
 			cn++;
-		if (strcmp(attrs[i], "C") == 0 &&
-		    !(end - eq == 3 && eq[1] >= 'A' && eq[1] <= 'Z' && eq[2] >= 'A' && eq[2] <= 'Z'))
-			return hsmca_ynode_error(n, err,
-						 "ca.subject: C must be a two-letter country code in capitals");
-		if (!*end)
+		while (*p && *p != ',')
+			p += (*p == '\\' && p[1]) ? 2 : 1;
+		if (!*p)
 			break;
-		p = end + 1;
+		p++;
 	}
 	if (cn != 1)
 		return hsmca_ynode_error(n, err, "ca.subject: needs exactly one CN (found %d)", cn);

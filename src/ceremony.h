@@ -25,7 +25,7 @@ struct hsmca_ceremony {
 	char key_type[16];  /* ec-p256 | ec-p384 | ed25519 | rsa-3072 | rsa-4096 */
 	char key_label[64]; /* key.label, or "<name>-key" when absent */
 	char subject[512];  /* "CN=...,O=...,OU=...,C=..,L=..,ST=.." as given;
-			     * attributes checked against that set, CN required */
+			     * checked with hsmca_name_encode(), exactly one CN */
 	int64_t validity;   /* seconds; HSMCA_CEREMONY_DEFAULT_VALIDITY when absent;
 			     * 0 when not_after is given (they are exclusive) */
 	time_t not_before;  /* 0 = now */

@@ -266,13 +266,24 @@ static void test_subject(void **state)
 	load_fails(f, "version: 1\nca:\n  name: x\n  subject: \"CN=a,CN=b\"\n" KEY,
 		   ":4: ca.subject: needs exactly one CN (found 2)");
 	load_fails(f, "version: 1\nca:\n  name: x\n  subject: \"CN=a,E=x@y\"\n" KEY,
-		   ":4: ca.subject: unknown attribute 'E' (expected CN, O, OU, C, L or ST)");
+		   ":4: ca.subject: subject 'CN=a,E=x@y': unknown attribute 'E' (known: CN, O, OU, C, "
+		   "ST, L, serialNumber, emailAddress, DC)");
+	load_fails(f, "version: 1\nca:\n  name: x\n  subject: \"CN=a,\\x1b[2J\"\n" KEY,
+		   ":4: ca.subject: contains a control character");
+	load_fails(f, "version: 1\nca:\n  name: x\n  subject: \"cn=a, CN=b\"\n" KEY,
+		   ":4: ca.subject: needs exactly one CN (found 2)");
 	load_fails(f, "version: 1\nca:\n  name: x\n  subject: \"CN=a,O=\"\n" KEY,
-		   ":4: ca.subject: empty value for O");
+		   ":4: ca.subject: subject 'CN=a,O=': O has an empty value");
 	load_fails(f, "version: 1\nca:\n  name: x\n  subject: \"CN=a,C=de\"\n" KEY,
-		   ":4: ca.subject: C must be a two-letter country code in capitals");
+		   ":4: ca.subject: subject 'CN=a,C=de': C must be a two-letter country code");
 	load_fails(f, "version: 1\nca:\n  name: x\n  subject: \"Talos Root\"\n" KEY,
-		   ":4: ca.subject: 'Talos Root' is not ATTR=value (e.g. CN=Example Root)");
+		   ":4: ca.subject: subject 'Talos Root': expected ATTR=value at 'Talos Root'");
+	load_fails(f, "version: 1\nca:\n  name: x\n  subject: \"CN=a+O=b\"\n" KEY,
+		   ":4: ca.subject: subject 'CN=a+O=b': multi-valued RDNs (+) are not supported; "
+		   "escape a literal + as \\+");
+	/* Whatever the certificate encoder accepts is accepted here. */
+	load_ok(f, "version: 1\nca:\n  name: x\n  subject: \"CN=a,DC=example,serialNumber=1\"\n" KEY, &c);
+	assert_string_equal(c.subject, "CN=a,DC=example,serialNumber=1");
 }
 
 static void test_missing_required(void **state)
