@@ -74,4 +74,15 @@ int hsmca_revoke(const char *ca_dir, const uint8_t *serial, size_t len, int reas
 int hsmca_revocations(const char *ca_dir, struct hsmca_revocation **out, size_t *n,
 		      hsmca_error *err);
 
+/* Added with the implementation (records.c): */
+
+/* Parse a serial typed by a person or read from a record: hex, with or
+ * without colons, either case, odd length allowed ("a1f" = 0a1f), at most
+ * 20 bytes.  Leading zero bytes are kept; comparisons ignore them. */
+int hsmca_records_parse_serial(const char *text, uint8_t out[static 20], size_t *len,
+			       hsmca_error *err);
+/* Bytes held by the handle (the serial set dominates: about 25 bytes per
+ * serial plus the hash table, ~3.8 MB at 100,000).  Thread-safe. */
+size_t hsmca_records_memory(hsmca_records *r);
+
 #endif
