@@ -996,6 +996,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         q = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
         user = None
+        entry = {"time": now_rfc3339(), "method": method, "path": url.path,
+                 "query": url.query, "user": None, "code": 0}
+        cluster.record(entry)  # in-flight requests (watches) show up at once
         try:
             body = self.read_body()
             user = self.authenticate()
@@ -1022,9 +1025,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except Exception:
                 self.close_connection = True
         finally:
-            cluster.record({"time": now_rfc3339(), "method": method, "path": url.path,
-                            "query": url.query, "user": user["name"] if user else None,
-                            "code": self._code})
+            entry["user"] = user["name"] if user else None
+            entry["code"] = self._code
 
     def authorize(self, user, verb, res, ns, name):
         cluster = self.server.cluster
