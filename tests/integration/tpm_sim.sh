@@ -23,6 +23,7 @@ alive() { # pid: running and not a zombie
 }
 
 start_sim() { # dir
+	it_defer bash "$SIM" stop --dir "$1"
 	it_ok bash "$SIM" start --dir "$1" >/dev/null
 	local pids
 	pids=$(pids_of "$1")
@@ -111,9 +112,16 @@ start_sim "$a"
 	eval "$(bash "$SIM" env --dir "$a")"
 	printf 'hello' | openssl dgst -sha256 -binary >"$WORK/digest"
 	it_ok pkcs11-tool --module "$TPM_MODULE" --token-label simtest --login --pin 123456 \
-		--sign --mechanism ECDSA --id 01 --input-file "$WORK/digest" --output-file "$WORK/sig" >/dev/null
+		--sign --mechanism ECDSA --id 01 --signature-format openssl \
+		--input-file "$WORK/digest" --output-file "$WORK/sig" >/dev/null
+	it_ok pkcs11-tool --module "$TPM_MODULE" --token-label simtest --read-object --type pubkey \
+		--id 01 --output-file "$WORK/pub.der" >/dev/null
 )
-it_assert_eq 64 "$(stat -c %s "$WORK/sig")" "key still signs after a restart (64-byte r||s)"
+it_ok openssl pkeyutl -verify -pubin -keyform DER -inkey "$WORK/pub.der" \
+	-in "$WORK/digest" -sigfile "$WORK/sig" >/dev/null
+printf 'hellO' | openssl dgst -sha256 -binary >"$WORK/digest2"
+it_expect_fail 1 "" openssl pkeyutl -verify -pubin -keyform DER -inkey "$WORK/pub.der" \
+	-in "$WORK/digest2" -sigfile "$WORK/sig"
 # The other instance's store does not see this token.
 out=$(
 	eval "$(bash "$SIM" env --dir "$b")"
@@ -122,6 +130,12 @@ out=$(
 [[ "$out" == *"token state:   uninitialized"* && "$out" != *simtest* ]] &&
 	it_pass "stores are separate per instance" || it_fail "instance b's slots: $out"
 stop_sim_and_check "$a"
+# A half-dead stack (tpm2-abrmd crashed): status says so, stop cleans up the rest.
+kill -KILL "$(cat "$b/abrmd.pid")"
+for ((i = 0; i < 50; i++)); do alive "$(cat "$b/abrmd.pid")" || break; sleep 0.1; done
+it_expect_fail 1 "" bash "$SIM" status --dir "$b"
+it_assert_contains "$(cat "$IT_OUT")" "abrmd: not running" "status sees the crashed tpm2-abrmd"
+it_assert_contains "$(cat "$IT_OUT")" "swtpm: running" "status sees swtpm still running"
 stop_sim_and_check "$b"
 
 it_summary

@@ -60,6 +60,15 @@ it_register_pid() {
 	done
 }
 
+# it_defer CMD...: run CMD at exit, before registered PIDs are killed (last
+# deferred first). For stopping helpers that have their own stop command.
+it_defer() {
+	_it_need_setup
+	local q
+	printf -v q '%q ' "$@"
+	printf '%s\n' "$q" >>"$WORK/.it/defer"
+}
+
 # it_kill_pid PID [SECONDS]: TERM, wait up to SECONDS (default 5), then KILL.
 # Returns 0 once the process is gone.
 it_kill_pid() {
@@ -80,7 +89,12 @@ it_kill_pid() {
 
 _it_cleanup() {
 	[[ -n "$WORK" && -d "$WORK/.it" ]] || return 0
-	local pid
+	local pid cmd
+	if [[ -f "$WORK/.it/defer" ]]; then
+		while read -r cmd; do
+			eval "$cmd" >/dev/null 2>&1 || true
+		done < <(tac "$WORK/.it/defer")
+	fi
 	while read -r pid; do
 		[[ -n "$pid" ]] && it_kill_pid "$pid" 5 || true
 	done <"$WORK/.it/pids"
