@@ -96,7 +96,9 @@ _it_cleanup() {
 		done < <(tac "$WORK/.it/defer")
 	fi
 	while read -r pid; do
-		[[ -n "$pid" ]] && it_kill_pid "$pid" 5 || true
+		if [[ -n "$pid" ]]; then
+			it_kill_pid "$pid" 5 || true
+		fi
 	done <"$WORK/.it/pids"
 	if [[ "${IT_KEEP:-0}" == 1 ]]; then
 		printf 'it: keeping %s\n' "$WORK" >&2
@@ -227,7 +229,8 @@ it_pin_file() {
 # exports SOFTHSM2_CONF.
 it_softhsm_setup() {
 	_it_need_setup
-	mkdir -p -m 0700 "$WORK/softhsm/tokens"
+	mkdir -p "$WORK/softhsm/tokens"
+	chmod 0700 "$WORK/softhsm" "$WORK/softhsm/tokens"
 	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
 		"$WORK/softhsm/tokens" >"$WORK/softhsm/softhsm2.conf"
 	export SOFTHSM2_CONF=$WORK/softhsm/softhsm2.conf
