@@ -221,6 +221,27 @@ out:
 	return rc;
 }
 
+/* The watch request: from rv, bookmarks on, the server ending the stream
+ * a little after our own deadline at the latest. */
+static int watch_url(hsmca_kube *k, const char *path, const char *rv, int64_t left_ms,
+		     const char *lsel, const char *fsel, char *url, size_t urllen,
+		     hsmca_error *err)
+{
+	char num[32];
+
+	snprintf(url, urllen, "%s%s?watch=1&allowWatchBookmarks=true", k->base_url, path);
+	snprintf(num, sizeof(num), "%lld",
+		 (long long)(left_ms / 1000 > WATCH_MAX_SERVER_TIMEOUT_S
+				     ? WATCH_MAX_SERVER_TIMEOUT_S
+				     : left_ms / 1000 + 1));
+	if (kube_query_add(url, urllen, "resourceVersion", rv, err) < 0 ||
+	    kube_query_add(url, urllen, "timeoutSeconds", num, err) < 0 ||
+	    (lsel && *lsel && kube_query_add(url, urllen, "labelSelector", lsel, err) < 0) ||
+	    (fsel && *fsel && kube_query_add(url, urllen, "fieldSelector", fsel, err) < 0))
+		return -1;
+	return 0;
+}
+
 static int deadline_error(struct wctx *w, long timeout_ms, hsmca_error *err)
 {
 	hsmca_error_set(err, "%s: condition not reached within %ld ms (%u lists, %u events, "
@@ -268,7 +289,7 @@ int hsmca_kube_watch(hsmca_kube *k, const hsmca_kube_ref *ref, const char *label
 		return hsmca_error_prefix(err, "%s", desc);
 
 	for (;;) {
-		char url[KUBE_PATH_MAX + 1024], num[32];
+		char url[KUBE_PATH_MAX + 1024];
 		int64_t left = deadline - kube_now_ms();
 		long status, retry_ms = 1000;
 		CURLcode rc;
@@ -293,18 +314,8 @@ int hsmca_kube_watch(hsmca_kube *k, const hsmca_kube_ref *ref, const char *label
 			}
 			continue; /* re-check the deadline */
 		}
-		snprintf(url, sizeof(url), "%s%s?watch=1&allowWatchBookmarks=true", k->base_url,
-			 path);
-		snprintf(num, sizeof(num), "%lld",
-			 (long long)(left / 1000 > WATCH_MAX_SERVER_TIMEOUT_S
-					     ? WATCH_MAX_SERVER_TIMEOUT_S
-					     : left / 1000 + 1));
-		if (kube_query_add(url, sizeof(url), "resourceVersion", stats->resource_version,
-				   err) < 0 ||
-		    kube_query_add(url, sizeof(url), "timeoutSeconds", num, err) < 0 ||
-		    (label_selector && *label_selector &&
-		     kube_query_add(url, sizeof(url), "labelSelector", label_selector, err) < 0) ||
-		    (fsel[0] && kube_query_add(url, sizeof(url), "fieldSelector", fsel, err) < 0))
+		if (watch_url(k, path, stats->resource_version, left, label_selector, fsel, url,
+			      sizeof(url), err) < 0)
 			goto out;
 		w.expired = false;
 		w.progress = false;
