@@ -888,11 +888,46 @@ int hsmca_revocations(const char *ca_dir, struct hsmca_revocation **out, size_t 
 	return 0;
 }
 
-static bool serial_eq(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+/* Order by value: shorter (after stripping zeros) first, then bytes. */
+static int serial_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
 	serial_strip(&a, &alen);
 	serial_strip(&b, &blen);
-	return alen == blen && memcmp(a, b, alen) == 0;
+	if (alen != blen)
+		return alen < blen ? -1 : 1;
+	return memcmp(a, b, alen);
+}
+
+static int revocation_cmp(const void *pa, const void *pb)
+{
+	const struct hsmca_revocation *a = pa, *b = pb;
+
+	return serial_cmp(a->serial, a->serial_len, b->serial, b->serial_len);
+}
+
+void hsmca_revocations_sort(struct hsmca_revocation *v, size_t n)
+{
+	if (n > 1)
+		qsort(v, n, sizeof(*v), revocation_cmp);
+}
+
+const struct hsmca_revocation *hsmca_revocations_find(const struct hsmca_revocation *v, size_t n,
+						      const uint8_t *serial, size_t len)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = serial_cmp(v[mid].serial, v[mid].serial_len, serial, len);
+
+		if (c == 0)
+			return &v[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
 }
 
 struct find_ctx {
@@ -905,7 +940,7 @@ static int find_cb(const struct hsmca_record *rec, void *arg)
 {
 	struct find_ctx *f = arg;
 
-	if (serial_eq(rec->serial, rec->serial_len, f->serial, f->len)) {
+	if (serial_cmp(rec->serial, rec->serial_len, f->serial, f->len) == 0) {
 		f->found = true;
 		return 1;
 	}
@@ -948,7 +983,7 @@ int hsmca_revoke(const char *ca_dir, const uint8_t *serial, size_t len, int reas
 	if (read_revocations(path, &l, err) != 0)
 		goto out;
 	for (i = 0; i < l.n; i++) {
-		if (serial_eq(l.v[i].serial, l.v[i].serial_len, serial, len)) {
+		if (serial_cmp(l.v[i].serial, l.v[i].serial_len, serial, len) == 0) {
 			hsmca_format_time(l.v[i].revoked_at, at);
 			hsmca_error_set(err, "already revoked since %s (reason %s)", at,
 					hsmca_revocation_reason_name(l.v[i].reason));

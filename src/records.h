@@ -84,5 +84,11 @@ int hsmca_records_parse_serial(const char *text, uint8_t out[static 20], size_t 
 /* Bytes held by the handle (the serial set dominates: about 25 bytes per
  * serial plus the hash table, ~3.8 MB at 100,000).  Thread-safe. */
 size_t hsmca_records_memory(hsmca_records *r);
+/* Sort revocations by serial (leading zero bytes ignored) so that
+ * hsmca_revocations_find() can binary-search them. */
+void hsmca_revocations_sort(struct hsmca_revocation *v, size_t n);
+/* The revocation of `serial` in a sorted array, or NULL. */
+const struct hsmca_revocation *hsmca_revocations_find(const struct hsmca_revocation *v, size_t n,
+						      const uint8_t *serial, size_t len);
 
 #endif
