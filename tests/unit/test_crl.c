@@ -25,6 +25,7 @@
 #include "records.h"
 #include "session.h"
 #include "testutil.h"
+#include "x509/x509.h"
 
 #define SO_PIN "so-pin-1187"
 #define USER_PIN "user-pin-7731"
