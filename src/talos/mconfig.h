@@ -14,6 +14,9 @@
  * exactly the expected one and every other node of every document must be
  * unchanged, else the edit is refused.
  *
+ * The v1alpha1 document is the first whose top-level mapping has a
+ * `machine` or `cluster` key (talm node-file bodies may carry only one).
+ *
  * Targets:
  *   HSMCA_MCONFIG_MACHINE_ACCEPTED  machine.acceptedCAs: [{crt: <base64 PEM>}]
  *                                   of the v1alpha1 document (Talos API).
