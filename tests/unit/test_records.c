@@ -600,6 +600,47 @@ static void test_reasons(void **state)
 	assert_string_equal(hsmca_revocation_reason_name(1), "keyCompromise");
 }
 
+static void test_revocations_find(void **state)
+{
+	struct hsmca_revocation v[200];
+	uint8_t probe[21] = { 0 };
+	size_t i;
+
+	(void)state;
+	memset(v, 0, sizeof(v));
+	for (i = 0; i < HSMCA_ARRAY_LEN(v); i++) {
+		/* Mixed lengths, some with a leading zero byte; every value distinct
+		 * (1-byte values are i + 1, longer ones random with a non-zero top). */
+		v[i].serial_len = 1 + i % 20;
+		assert_int_equal(RAND_bytes(v[i].serial, v[i].serial_len), 1);
+		if (v[i].serial_len == 1) {
+			v[i].serial[0] = (uint8_t)(i + 1);
+		} else if (i % 3 == 0 && v[i].serial_len >= 3) {
+			v[i].serial[0] = 0;
+			v[i].serial[1] |= 0x80;
+		} else {
+			v[i].serial[0] |= 0x01;
+		}
+		v[i].reason = (int)i;
+	}
+	hsmca_revocations_sort(v, HSMCA_ARRAY_LEN(v));
+	for (i = 0; i < HSMCA_ARRAY_LEN(v); i++) {
+		const struct hsmca_revocation *r =
+			hsmca_revocations_find(v, HSMCA_ARRAY_LEN(v), v[i].serial, v[i].serial_len);
+
+		assert_non_null(r);
+		assert_int_equal(r->reason, v[i].reason);
+		/* The same value with one more leading zero byte is found too. */
+		memcpy(probe + 1, v[i].serial, v[i].serial_len);
+		probe[0] = 0;
+		assert_ptr_equal(hsmca_revocations_find(v, HSMCA_ARRAY_LEN(v), probe,
+							v[i].serial_len + 1), r);
+	}
+	memset(probe, 0xff, sizeof(probe));
+	assert_null(hsmca_revocations_find(v, HSMCA_ARRAY_LEN(v), probe, 20));
+	assert_null(hsmca_revocations_find(v, 0, probe, 20));
+}
+
 static void test_parse_serial(void **state)
 {
 	hsmca_error err = { "", 0 };
@@ -639,6 +680,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revoke, setup, teardown),
 		cmocka_unit_test(test_reasons),
+		cmocka_unit_test(test_revocations_find),
 		cmocka_unit_test(test_parse_serial),
 	};
 
