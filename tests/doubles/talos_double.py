@@ -61,7 +61,11 @@ What it implements faithfully (see /work/shared/reference/talos.md):
 What it does NOT do: no real Talos services, no reboot, no config patch
 semantics beyond what is listed, no multi-node (`nodes` metadata) fan-out,
 no trustd, no etcd/Kubernetes, no Talos validation beyond the checks above,
-error messages are Talos-like but not byte-identical.
+error messages are Talos-like but not byte-identical.  Chain building is
+OpenSSL's (grpc-core), not Go's: when two CAs share a subject (Talos machine
+CAs are all O=talos), a client certificate needs an authorityKeyIdentifier
+for the right CA to be found (Go's crypto/x509 tries every candidate); the
+certificates the double issues carry one, as Go's do.
 
 Control endpoint (HTTP, 127.0.0.1, port in ready.json "control"):
   GET  /state                  nodes: role, port, up, config_version,
@@ -77,11 +81,15 @@ Control endpoint (HTTP, 127.0.0.1, port in ready.json "control"):
         apply_unavailable=n    the next n ApplyConfiguration fail UNAVAILABLE
         apply_internal=1|0     every ApplyConfiguration fails INTERNAL
         clear=1                reset all of N's faults (and bring it up)
+  POST /allow_key?der_sha256=H  do not report that key (SHA-256 of its DER)
+                               as a violation: for a test that deliberately
+                               sends a new machine CA key (a software swap)
   POST /shutdown               stop the double
 
 Security oracle: every ApplyConfiguration is inspected on arrival; a private
 key (PEM block, plain or inside a base64 scalar) that is not among the
-target node's current config keys is recorded as a violation
+target node's current config keys (nor allowed by /allow_key) is recorded
+as a violation
 (node, method, PEM label, SHA-256 of the DER; never the key).  Test
 harnesses must fail on any violation.
 
@@ -287,7 +295,12 @@ def issue(ca_cert, ca_key, key, orgs=(), cn=None, server=False, ips=(), dns=(), 
                                       content_commitment=False, key_encipherment=False,
                                       data_encipherment=False, key_agreement=False,
                                       encipher_only=False, decipher_only=False), critical=True)
-         .add_extension(x509.ExtendedKeyUsage([eku]), critical=False))
+         .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
+         # As Go's x509.CreateCertificate does.  OpenSSL needs it to pick
+         # the right issuer when two CAs share a subject (O=talos, during a
+         # machine CA swap); Go tries every candidate anyway.
+         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                        critical=False))
     sans = [x509.IPAddress(ipaddress.ip_address(i)) for i in ips] + [x509.DNSName(d) for d in dns]
     if sans:
         b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
@@ -860,6 +873,7 @@ class Cluster:
             self.by_name[name] = n
         self.lock = threading.Lock()
         self.violations = []
+        self.allowed_keys = set()
         self.requests = []
         self.stop_event = threading.Event()
 
@@ -872,6 +886,8 @@ class Cluster:
     def oracle(self, target, via, old, new):
         allowed = private_keys_in(old)
         for label, fp in sorted(private_keys_in(new) - allowed):
+            if fp in self.allowed_keys:
+                continue
             v = {"time": time.time(), "node": target.name, "via": via.name,
                  "method": "ApplyConfiguration", "label": label, "der_sha256": fp,
                  "what": "ApplyConfiguration carried a private key that is not one of the "
@@ -978,6 +994,13 @@ class Control(http.server.BaseHTTPRequestHandler):
             if path == "/requests":
                 with c.lock:
                     return self._send(200, list(c.requests))
+            if path == "/allow_key":
+                fp = str(p.get("der_sha256", "")).lower()
+                if not re.match(r"^[0-9a-f]{64}$", fp):
+                    return self._send(400, {"error": "der_sha256 must be 64 hex digits"})
+                with c.lock:
+                    c.allowed_keys.add(fp)
+                return self._send(200, {"ok": True})
             if path == "/shutdown":
                 c.stop_event.set()
                 return self._send(200, {"ok": True})
