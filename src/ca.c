@@ -307,27 +307,81 @@ int hsmca_ca_open_key(struct hsmca_session *s, const struct hsmca_ca *ca, hsmca_
 	return 0;
 }
 
+/* Build, lint, sign, verify and re-parse a self-signed CA certificate for
+ * `key`.  t carries the validity; the rest is filled here. */
+static int root_build(hsmca_token *tok, hsmca_key *key, const struct hsmca_der *name,
+		      struct hsmca_tbs *t, int path_len, enum hsmca_sigalg alg, struct hsmca_der *cert,
+		      hsmca_error *err)
+{
+	struct hsmca_der exts, tbs;
+	struct hsmca_lint_expect ex;
+	uint8_t ski[20];
+	size_t seq;
+	int ret = -1;
+
+	hsmca_der_init(&exts);
+	hsmca_der_init(&tbs);
+	hsmca_key_spki(key, &t->spki, &t->spki_len);
+	if (hsmca_key_id(t->spki, t->spki_len, ski, err) != 0)
+		goto out;
+	seq = hsmca_der_begin(&exts, DER_SEQUENCE);
+	hsmca_ext_basic_constraints(&exts, true, path_len);
+	hsmca_ext_key_usage(&exts, HSMCA_KU_KEY_CERT_SIGN | HSMCA_KU_CRL_SIGN);
+	hsmca_ext_ski(&exts, ski);
+	hsmca_der_end(&exts, seq);
+	t->sigalg = alg;
+	t->serial_len = 20;
+	if (hsmca_serial_random(tok, t->serial, t->serial_len, err) != 0)
+		goto out;
+	t->issuer = name->buf;
+	t->issuer_len = name->len;
+	t->subject = name->buf;
+	t->subject_len = name->len;
+	t->extensions = exts.buf;
+	t->extensions_len = exts.len;
+	hsmca_tbs_encode(&tbs, t);
+	if (!hsmca_der_ok(&tbs) || !hsmca_der_ok(&exts)) {
+		hsmca_error_set(err, "out of memory");
+		goto out;
+	}
+	memset(&ex, 0, sizeof(ex));
+	ex.ca = true;
+	ex.root = true;
+	ex.path_len = path_len;
+	ex.ku = HSMCA_KU_KEY_CERT_SIGN | HSMCA_KU_CRL_SIGN;
+	if (hsmca_lint_tbs(tbs.buf, tbs.len, &ex, err) != 0 ||
+	    hsmca_signed_assemble(key, alg, tbs.buf, tbs.len, cert, err) != 0 ||
+	    hsmca_cert_check(cert->buf, cert->len, hsmca_key_pkey(key), NULL, err) != 0)
+		goto out;
+	/* The signed TBS must be the linted one, byte for byte. */
+	if (!hsmca_signed_holds_tbs(cert->buf, cert->len, tbs.buf, tbs.len)) {
+		hsmca_error_set(err, "internal: the assembled certificate does not hold the linted TBS");
+		goto out;
+	}
+	ret = 0;
+out:
+	hsmca_der_free(&exts);
+	hsmca_der_free(&tbs);
+	return ret;
+}
+
 int hsmca_ca_create_root(struct hsmca_session *s, const struct hsmca_ceremony *c,
 			 struct hsmca_ca **out, hsmca_error *err)
 {
-	struct hsmca_der name, exts, tbs, cert;
+	struct hsmca_der name, cert;
 	enum hsmca_key_type type;
 	enum hsmca_sigalg alg;
 	struct hsmca_tbs t;
-	struct hsmca_lint_expect ex;
 	struct hsmca_ca *ca = NULL;
 	hsmca_key *key = NULL;
-	uint8_t ski[20];
 	char dir[PATH_MAX], path[PATH_MAX], uri[1024], now[21];
 	char *pem = NULL;
-	size_t pem_len = 0, seq;
+	size_t pem_len = 0;
 	bool key_made = false, dir_made = false;
 	int ret = -1;
 	struct stat st;
 
 	hsmca_der_init(&name);
-	hsmca_der_init(&exts);
-	hsmca_der_init(&tbs);
 	hsmca_der_init(&cert);
 	memset(&t, 0, sizeof(t));
 
@@ -370,48 +424,10 @@ int hsmca_ca_create_root(struct hsmca_session *s, const struct hsmca_ceremony *c
 			goto out;
 	}
 
-	hsmca_key_spki(key, &t.spki, &t.spki_len);
-	if (hsmca_key_id(t.spki, t.spki_len, ski, err) != 0)
-		goto out;
-	seq = hsmca_der_begin(&exts, DER_SEQUENCE);
-	hsmca_ext_basic_constraints(&exts, true, c->path_len);
-	hsmca_ext_key_usage(&exts, HSMCA_KU_KEY_CERT_SIGN | HSMCA_KU_CRL_SIGN);
-	hsmca_ext_ski(&exts, ski);
-	hsmca_der_end(&exts, seq);
-
-	t.sigalg = alg;
-	t.serial_len = 20;
-	if (hsmca_serial_random(s->token, t.serial, t.serial_len, err) != 0)
-		goto out;
-	t.issuer = name.buf;
-	t.issuer_len = name.len;
-	t.subject = name.buf;
-	t.subject_len = name.len;
-	t.extensions = exts.buf;
-	t.extensions_len = exts.len;
-	hsmca_tbs_encode(&tbs, &t);
-	if (!hsmca_der_ok(&tbs) || !hsmca_der_ok(&exts)) {
-		hsmca_error_set(err, "out of memory");
-		goto out;
-	}
-	memset(&ex, 0, sizeof(ex));
-	ex.ca = true;
-	ex.root = true;
-	ex.path_len = c->path_len;
-	ex.ku = HSMCA_KU_KEY_CERT_SIGN | HSMCA_KU_CRL_SIGN;
-	if (hsmca_lint_tbs(tbs.buf, tbs.len, &ex, err) != 0)
-		goto out;
-	if (hsmca_signed_assemble(key, alg, tbs.buf, tbs.len, &cert, err) != 0) {
+	if (root_build(s->token, key, &name, &t, c->path_len, alg, &cert, err) != 0) {
 		const char *d[] = { "ca", c->name, "reason", err->msg, NULL };
 
 		hsmca_session_audit(s, "sign", uri, "failed", d, NULL);
-		goto out;
-	}
-	if (hsmca_cert_check(cert.buf, cert.len, hsmca_key_pkey(key), NULL, err) != 0)
-		goto out;
-	/* The signed TBS must be the linted one, byte for byte. */
-	if (!hsmca_signed_holds_tbs(cert.buf, cert.len, tbs.buf, tbs.len)) {
-		hsmca_error_set(err, "internal: the assembled certificate does not hold the linted TBS");
 		goto out;
 	}
 
@@ -492,8 +508,56 @@ out:
 	hsmca_key_free(key);
 	hsmca_ca_free(ca);
 	hsmca_der_free(&name);
-	hsmca_der_free(&exts);
-	hsmca_der_free(&tbs);
+	hsmca_der_free(&cert);
+	return ret;
+}
+
+int hsmca_ca_ephemeral(struct hsmca_session *s, enum hsmca_key_type type, const char *label,
+		       struct hsmca_ca **out, hsmca_key **key_out, hsmca_error *err)
+{
+	struct hsmca_der name, cert;
+	struct hsmca_tbs t;
+	struct hsmca_ca *ca = NULL;
+	hsmca_key *key = NULL;
+	char dn[200];
+	int ret = -1;
+
+	hsmca_der_init(&name);
+	hsmca_der_init(&cert);
+	memset(&t, 0, sizeof(t));
+	snprintf(dn, sizeof(dn), "CN=%s,O=hsmca benchmark", label);
+	if (hsmca_name_encode(dn, &name, err) != 0 ||
+	    hsmca_key_generate(s->token, type, label, &key, err) != 0)
+		goto out;
+	t.not_before = hsmca_now() - 3600;
+	t.not_after = t.not_before + 2 * 86400 * 365;
+	if (root_build(s->token, key, &name, &t, 0, hsmca_sigalg_default(type, false, false), &cert,
+		       err) != 0)
+		goto out;
+	ca = calloc(1, sizeof(*ca));
+	if (!ca || !(ca->der = malloc(cert.len))) {
+		hsmca_error_set(err, "out of memory");
+		goto out;
+	}
+	memcpy(ca->der, cert.buf, cert.len);
+	ca->der_len = cert.len;
+	snprintf(ca->name, sizeof(ca->name), "%s", label);
+	snprintf(ca->kind, sizeof(ca->kind), "root");
+	snprintf(ca->key_label, sizeof(ca->key_label), "%s", label);
+	ca->sigalg = hsmca_sigalg_default(type, false, false);
+	if (ca_parse_cert(ca, err) != 0)
+		goto out;
+	*out = ca;
+	*key_out = key;
+	ca = NULL;
+	key = NULL;
+	ret = 0;
+out:
+	if (key && ret != 0)
+		hsmca_key_destroy(key, NULL);
+	hsmca_key_free(key);
+	hsmca_ca_free(ca);
+	hsmca_der_free(&name);
 	hsmca_der_free(&cert);
 	return ret;
 }

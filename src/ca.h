@@ -55,6 +55,12 @@ int hsmca_ca_open_key(struct hsmca_session *s, const struct hsmca_ca *ca, hsmca_
 		      hsmca_error *err);
 void hsmca_ca_free(struct hsmca_ca *ca);
 
+/* A throwaway CA for benchmarks: a fresh key `label` in the token and a
+ * self-signed certificate kept in memory only.  The caller destroys the key
+ * (hsmca_key_destroy) when done. */
+int hsmca_ca_ephemeral(struct hsmca_session *s, enum hsmca_key_type type, const char *label,
+		       struct hsmca_ca **out, hsmca_key **key, hsmca_error *err);
+
 const char *hsmca_sigalg_id(enum hsmca_sigalg a);
 int hsmca_sigalg_from_id(const char *id, enum hsmca_sigalg *out, hsmca_error *err);
 

@@ -45,7 +45,7 @@ int cmd_audit(int argc, char **argv)
 	}
 	if (rc != 0) {
 		if (!cli.json)
-			fprintf(stderr, "hsmca: audit log %s is broken at line %zu: %s\n", path, bad, err.msg);
+			fprintf(stderr, "hsmca: audit log %s: %s\n", path, err.msg);
 		return CLI_FAIL;
 	}
 	if (!cli.json)

@@ -17,6 +17,17 @@ static const struct cli_command commands[] = {
 	  "ca init NAME --key-type T --subject DN [--validity 10y] [--path-len N] [--config FILE] | "
 	  "ca list | ca show NAME [--pem]",
 	  "run a root CA ceremony; list and show CAs" },
+	{ "sign", cmd_sign,
+	  "sign CA --csr FILE --profile P [--out FILE] [--validity D] [--san DNS:…|IP:…|URI:…] "
+	  "[--subject DN]",
+	  "issue one certificate from a CSR, signed in the token" },
+	{ "issue", cmd_issue,
+	  "issue CA --profile P --csr-dir DIR --out-dir DIR [--jobs N] [--validity D]",
+	  "issue certificates for a directory of CSRs" },
+	{ "profiles", cmd_profiles, "profiles list | profiles show P",
+	  "list and show certificate profiles" },
+	{ "bench", cmd_bench, "bench issue [--count N] [--jobs N] [--key-type T] [--csr-key T]",
+	  "measure issuance against the token's raw signing rate" },
 	{ "certs", cmd_certs, "certs list [CA] [--json]", "list the certificates a CA issued" },
 	{ "revoke", cmd_revoke, "revoke CA SERIAL [--reason R]", "revoke an issued certificate" },
 	{ "crl", cmd_crl, "crl CA [--next-update D] [--out FILE]",

@@ -113,6 +113,20 @@ int hsmca_serial_random(hsmca_token *t, uint8_t *serial, size_t len, hsmca_error
 	return 0;
 }
 
+int hsmca_signed_build(enum hsmca_sigalg a, const uint8_t *tbs, size_t tbs_len, const uint8_t *sig,
+		       size_t siglen, struct hsmca_der *out, hsmca_error *err)
+{
+	size_t seq = hsmca_der_begin(out, DER_SEQUENCE);
+
+	hsmca_der_raw(out, tbs, tbs_len);
+	hsmca_sigalg_der(out, a);
+	hsmca_der_bits(out, sig, siglen);
+	hsmca_der_end(out, seq);
+	if (!hsmca_der_ok(out))
+		return hsmca_error_set(err, "out of memory");
+	return 0;
+}
+
 int hsmca_signed_assemble(hsmca_key *k, enum hsmca_sigalg a, const uint8_t *tbs, size_t tbs_len,
 			  struct hsmca_der *out, hsmca_error *err)
 {
@@ -124,14 +138,8 @@ int hsmca_signed_assemble(hsmca_key *k, enum hsmca_sigalg a, const uint8_t *tbs,
 	/* A faulty token must not produce a bad certificate. */
 	if (hsmca_verify_sig(hsmca_key_pkey(k), a, tbs, tbs_len, sig, siglen, err) != 0)
 		return hsmca_error_prefix(err, "the token's signature failed verification; nothing written");
-	seq = hsmca_der_begin(out, DER_SEQUENCE);
-	hsmca_der_raw(out, tbs, tbs_len);
-	hsmca_sigalg_der(out, a);
-	hsmca_der_bits(out, sig, siglen);
-	hsmca_der_end(out, seq);
-	if (!hsmca_der_ok(out))
-		return hsmca_error_set(err, "out of memory");
-	return 0;
+	(void)seq;
+	return hsmca_signed_build(a, tbs, tbs_len, sig, siglen, out, err);
 }
 
 int hsmca_cert_check(const uint8_t *der, size_t len, EVP_PKEY *issuer_pub, X509 **out,

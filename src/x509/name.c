@@ -146,3 +146,33 @@ int hsmca_name_format(const uint8_t *der, size_t len, char *out, size_t outlen)
 	X509_NAME_free(name);
 	return 0;
 }
+
+int hsmca_name_encode_parts(const char *cn, const char (*o)[64], size_t n_o, struct hsmca_der *out,
+			    hsmca_error *err)
+{
+	static const uint8_t oid_o[] = { 0x55, 0x04, 0x0a };
+	static const uint8_t oid_cn[] = { 0x55, 0x04, 0x03 };
+	size_t seq, i;
+
+	if (cn && strlen(cn) > 64)
+		return hsmca_error_set(err, "CN '%.40s…' is longer than 64 characters (RFC 5280)", cn);
+	seq = hsmca_der_begin(out, DER_SEQUENCE);
+	for (i = 0; i <= n_o; i++) {
+		const char *v = i < n_o ? o[i] : cn;
+		const uint8_t *oid = i < n_o ? oid_o : oid_cn;
+		size_t set, atv;
+
+		if (!v || !*v)
+			continue;
+		set = hsmca_der_begin(out, DER_SET);
+		atv = hsmca_der_begin(out, DER_SEQUENCE);
+		hsmca_der_tlv(out, DER_OID, oid, 3);
+		hsmca_der_tlv(out, DER_UTF8STRING, v, strlen(v));
+		hsmca_der_end(out, atv);
+		hsmca_der_end(out, set);
+	}
+	hsmca_der_end(out, seq);
+	if (!hsmca_der_ok(out))
+		return hsmca_error_set(err, "out of memory");
+	return 0;
+}

@@ -23,30 +23,21 @@
  * order is reversed (O first, then CN).  Attributes: CN, O, OU, C, ST, L,
  * serialNumber, emailAddress, DC. Backslash escapes "\," "\+" "\\" "\=". */
 int hsmca_name_encode(const char *dn, struct hsmca_der *out, hsmca_error *err);
+/* Encode a Name from parts: O values first, then CN (as kubeadm does).
+ * UTF8String values; lengths checked against RFC 5280 bounds. */
+int hsmca_name_encode_parts(const char *cn, const char (*o)[64], size_t n_o, struct hsmca_der *out,
+			    hsmca_error *err);
 /* Render a DER Name back to RFC 4514 text (for display). */
 int hsmca_name_format(const uint8_t *der, size_t len, char *out, size_t outlen);
 
 /* ---- extensions ---- */
 
-#define HSMCA_KU_DIGITAL_SIGNATURE (1u << 0)
-#define HSMCA_KU_CONTENT_COMMITMENT (1u << 1)
-#define HSMCA_KU_KEY_ENCIPHERMENT (1u << 2)
-#define HSMCA_KU_DATA_ENCIPHERMENT (1u << 3)
-#define HSMCA_KU_KEY_AGREEMENT (1u << 4)
-#define HSMCA_KU_KEY_CERT_SIGN (1u << 5)
-#define HSMCA_KU_CRL_SIGN (1u << 6)
-
-#define HSMCA_EKU_SERVER_AUTH (1u << 0)
-#define HSMCA_EKU_CLIENT_AUTH (1u << 1)
-#define HSMCA_EKU_CODE_SIGNING (1u << 2)
-#define HSMCA_EKU_EMAIL_PROTECTION (1u << 3)
-#define HSMCA_EKU_OCSP_SIGNING (1u << 4)
-#define HSMCA_EKU_TIME_STAMPING (1u << 5)
-
-enum hsmca_san_kind { HSMCA_SAN_DNS = 1, HSMCA_SAN_IP = 2, HSMCA_SAN_URI = 4, HSMCA_SAN_EMAIL = 8 };
+/* Key usage (HSMCA_KU_*), extended key usage (HSMCA_EKU_*) and SAN kind
+ * (HSMCA_SAN_*) bit flags are shared with the profile files. */
+#include "yaml/profile_yaml.h"
 
 struct hsmca_san {
-	enum hsmca_san_kind kind;
+	unsigned kind;            /* one HSMCA_SAN_* bit */
 	uint8_t value[256]; /* text for DNS/URI/EMAIL, 4 or 16 bytes for IP */
 	size_t len;
 };
@@ -97,6 +88,10 @@ int hsmca_serial_random(hsmca_token *t, uint8_t *serial, size_t len, hsmca_error
  * SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING } into `out`. */
 int hsmca_signed_assemble(hsmca_key *k, enum hsmca_sigalg a, const uint8_t *tbs, size_t tbs_len,
 			  struct hsmca_der *out, hsmca_error *err);
+
+/* Assemble SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING sig } (no checks). */
+int hsmca_signed_build(enum hsmca_sigalg a, const uint8_t *tbs, size_t tbs_len, const uint8_t *sig,
+		       size_t siglen, struct hsmca_der *out, hsmca_error *err);
 
 /* Lint a TBSCertificate before signing (RFC 5280 rules we can check).  The
  * TBS is parsed by OpenSSL inside a dummy certificate, so what is checked is

@@ -1,0 +1,462 @@
+/* Batch issuance: `jobs` pipelines of three threads each.
+ *
+ *   prepare  — next CSR, decode, verify its signature, apply the profile,
+ *              draw the serial, build and lint the TBS        (host CPU)
+ *   sign     — C_Sign on this pipeline's own token session     (the token)
+ *   finish   — verify the signature with the issuer's key, assemble, record,
+ *              audit; every 256 certificates (and at the end) sync records
+ *              and audit log, then hand the certificates out    (host CPU)
+ *
+ * The token is the scarce resource: host work for the next certificate
+ * overlaps the token's signature of the current one.  Items are recycled
+ * from a fixed pool, so memory stays flat however many certificates pass. */
+#include "issue.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/util.h"
+#include "issue_internal.h"
+
+#define ITEMS 300
+#define COMMIT_EVERY 256
+
+struct item {
+	size_t idx;
+	const uint8_t *csr;
+	size_t csr_len;
+	uint8_t *pem;
+	size_t pem_cap;
+	struct hsmca_csr parsed;
+	struct hsmca_plan plan;
+	uint8_t serial[20];
+	struct hsmca_der scratch, tbs, cert;
+	uint8_t sig[HSMCA_SIG_MAX];
+	size_t siglen;
+	bool failed, end;
+	hsmca_error err;
+};
+
+struct queue {
+	struct item *slot[ITEMS + 1];
+	size_t head, count;
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+};
+
+struct engine;
+
+struct pipeline {
+	struct engine *e;
+	hsmca_token *session;
+	hsmca_key *key;
+	struct queue free, q1, q2;
+	struct item items[ITEMS];
+	struct item *pending[COMMIT_EVERY];
+	size_t n_pending;
+	pthread_t th[3];
+	int started;
+	double cpu[3]; /* thread CPU seconds: prepare, sign, finish */
+};
+
+struct engine {
+	const struct hsmca_issuer *iss;
+	const struct hsmca_batch_opts *opts;
+	const struct hsmca_batch_ops *ops;
+	struct hsmca_plan_input in;
+	pthread_mutex_t lock; /* next(), done(), serial pool, commits, stats */
+	bool source_done;
+	atomic_bool aborted;
+	atomic_bool linted_full;
+	hsmca_error fatal;
+	uint8_t pool[4000];
+	size_t pool_left;
+	size_t issued, failed;
+};
+
+static void q_init(struct queue *q)
+{
+	memset(q, 0, sizeof(*q));
+	pthread_mutex_init(&q->m, NULL);
+	pthread_cond_init(&q->cv, NULL);
+}
+
+static void q_destroy(struct queue *q)
+{
+	pthread_mutex_destroy(&q->m);
+	pthread_cond_destroy(&q->cv);
+}
+
+/* Capacity ITEMS+1 never fills: there are only ITEMS items (+1 end marker reuse). */
+static void q_push(struct queue *q, struct item *it)
+{
+	pthread_mutex_lock(&q->m);
+	q->slot[(q->head + q->count) % (ITEMS + 1)] = it;
+	q->count++;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->m);
+}
+
+static struct item *q_pop(struct queue *q)
+{
+	struct item *it;
+
+	pthread_mutex_lock(&q->m);
+	while (q->count == 0)
+		pthread_cond_wait(&q->cv, &q->m);
+	it = q->slot[q->head];
+	q->head = (q->head + 1) % (ITEMS + 1);
+	q->count--;
+	pthread_mutex_unlock(&q->m);
+	return it;
+}
+
+static double thread_cpu(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void fail_fatal(struct engine *e, const hsmca_error *err)
+{
+	pthread_mutex_lock(&e->lock);
+	if (!atomic_load(&e->aborted)) {
+		e->fatal = *err;
+		atomic_store(&e->aborted, true);
+	}
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* A unique serial: 20 bytes from the token's RNG, drawn in bulk. */
+static int draw_serial(struct engine *e, uint8_t serial[20], hsmca_error *err)
+{
+	int rc;
+
+	for (;;) {
+		pthread_mutex_lock(&e->lock);
+		if (e->pool_left < 20) {
+			if (hsmca_token_random(e->iss->session->token, e->pool, sizeof(e->pool), err) != 0) {
+				pthread_mutex_unlock(&e->lock);
+				return -1;
+			}
+			e->pool_left = sizeof(e->pool);
+		}
+		memcpy(serial, e->pool + sizeof(e->pool) - e->pool_left, 20);
+		hsmca_wipe(e->pool + sizeof(e->pool) - e->pool_left, 20);
+		e->pool_left -= 20;
+		pthread_mutex_unlock(&e->lock);
+		serial[0] = (uint8_t)((serial[0] & 0x7f) | 0x40);
+		rc = hsmca_records_reserve_serial(e->iss->records, serial, 20, err);
+		if (rc <= 0)
+			return rc;
+	}
+}
+
+static int prepare(struct engine *e, struct item *it)
+{
+	const uint8_t *der;
+	size_t der_len;
+	hsmca_error *err = &it->err;
+
+	if (it->csr_len > HSMCA_CSR_MAX)
+		return hsmca_error_set(err, "the CSR is larger than %d bytes", HSMCA_CSR_MAX);
+	if (it->pem_cap < it->csr_len + 1) {
+		uint8_t *n = realloc(it->pem, it->csr_len + 1);
+
+		if (!n)
+			return hsmca_error_set(err, "out of memory");
+		it->pem = n;
+		it->pem_cap = it->csr_len + 1;
+	}
+	if (hsmca_csr_decode(it->csr, it->csr_len, it->pem, &der, &der_len, err) != 0 ||
+	    hsmca_csr_parse(der, der_len, &it->parsed, err) != 0 ||
+	    hsmca_csr_verify(&it->parsed, e->iss->profile.min_rsa_bits, err) != 0 ||
+	    hsmca_issue_plan(e->iss, &it->parsed, &e->in, &it->plan, err) != 0)
+		return -1;
+	if (draw_serial(e, it->serial, err) != 0)
+		return -1;
+	if (hsmca_issue_tbs(e->iss, &it->parsed, &it->plan, it->serial, 20, &it->scratch, &it->tbs,
+			    err) != 0 ||
+	    hsmca_issue_lint_fast(e->iss, &it->plan, it->serial, 20, err) != 0)
+		return -1;
+	/* The full OpenSSL lint once per batch: the structure is the same for all. */
+	if (!atomic_exchange(&e->linted_full, true) &&
+	    hsmca_issue_lint_full(e->iss, &it->plan, &it->tbs, err) != 0) {
+		atomic_store(&e->linted_full, false);
+		return -1;
+	}
+	return 0;
+}
+
+static void *prepare_thread(void *arg)
+{
+	struct pipeline *p = arg;
+	struct engine *e = p->e;
+
+	for (;;) {
+		struct item *it = q_pop(&p->free);
+		int rc = 0;
+
+		it->failed = false;
+		it->end = false;
+		hsmca_error_clear(&it->err);
+		pthread_mutex_lock(&e->lock);
+		if (e->source_done || atomic_load(&e->aborted)) {
+			rc = 0;
+		} else {
+			rc = e->ops->next(e->ops->arg, &it->idx, &it->csr, &it->csr_len, &it->err);
+			if (rc <= 0)
+				e->source_done = true;
+		}
+		pthread_mutex_unlock(&e->lock);
+		if (rc < 0)
+			fail_fatal(e, &it->err);
+		if (rc <= 0) {
+			it->end = true;
+			p->cpu[0] = thread_cpu();
+			q_push(&p->q1, it);
+			return NULL;
+		}
+		if (prepare(e, it) != 0)
+			it->failed = true;
+		q_push(&p->q1, it);
+	}
+}
+
+static void *sign_thread(void *arg)
+{
+	struct pipeline *p = arg;
+
+	for (;;) {
+		struct item *it = q_pop(&p->q1);
+
+		if (!it->end && !it->failed) {
+			it->siglen = 0;
+			if (hsmca_key_sign(p->key, p->e->iss->ca->sigalg, it->tbs.buf, it->tbs.len, it->sig,
+					   &it->siglen, &it->err) != 0)
+				it->failed = true;
+		}
+		if (it->end)
+			p->cpu[1] = thread_cpu();
+		q_push(&p->q2, it);
+		if (it->end)
+			return NULL;
+	}
+}
+
+/* Make records and audit events durable, then hand the certificates out. */
+static void commit(struct pipeline *p)
+{
+	struct engine *e = p->e;
+	const struct hsmca_issuer *iss = e->iss;
+	hsmca_error err = { "", 0 };
+	bool durable;
+	size_t i;
+
+	pthread_mutex_lock(&e->lock);
+	durable = hsmca_records_sync(iss->records, &err) == 0 && hsmca_audit_flush(iss->audit, &err) == 0;
+	if (!durable && !atomic_load(&e->aborted)) {
+		e->fatal = err;
+		atomic_store(&e->aborted, true);
+	}
+	for (i = 0; i < p->n_pending; i++) {
+		struct item *it = p->pending[i];
+		struct hsmca_issued cert;
+
+		if (!it->failed && !durable) {
+			it->failed = true;
+			it->err = err;
+		}
+		memset(&cert, 0, sizeof(cert));
+		if (!it->failed) {
+			cert.der = e->opts->keep_der ? it->cert.buf : NULL;
+			cert.der_len = e->opts->keep_der ? it->cert.len : 0;
+			memcpy(cert.serial, it->serial, 20);
+			cert.serial_len = 20;
+			cert.not_before = it->plan.not_before;
+			cert.not_after = it->plan.not_after;
+			snprintf(cert.subject, sizeof(cert.subject), "CN=%s", it->plan.cn);
+			snprintf(cert.note, sizeof(cert.note), "%s", it->plan.note);
+			e->issued++;
+		} else {
+			e->failed++;
+		}
+		if (e->ops->done)
+			e->ops->done(e->ops->arg, it->idx, it->failed ? NULL : &cert,
+				     it->failed ? &it->err : NULL);
+		/* The cert buffer is not wiped (public); keep capacity for reuse. */
+		q_push(&p->free, it);
+	}
+	p->n_pending = 0;
+	pthread_mutex_unlock(&e->lock);
+}
+
+static void *finish_thread(void *arg)
+{
+	struct pipeline *p = arg;
+	struct engine *e = p->e;
+	const struct hsmca_issuer *iss = e->iss;
+
+	for (;;) {
+		struct item *it = q_pop(&p->q2);
+
+		if (it->end) {
+			commit(p);
+			p->cpu[2] = thread_cpu();
+			q_push(&p->free, it);
+			return NULL;
+		}
+		if (!it->failed) {
+			hsmca_der_reset(&it->cert);
+			if (hsmca_verify_sig(hsmca_key_pkey(p->key), iss->ca->sigalg, it->tbs.buf, it->tbs.len,
+					     it->sig, it->siglen, &it->err) != 0) {
+				hsmca_error_prefix(&it->err, "the token's signature failed verification; "
+							     "certificate discarded");
+				it->failed = true;
+			} else if (hsmca_signed_build(iss->ca->sigalg, it->tbs.buf, it->tbs.len, it->sig,
+						      it->siglen, &it->cert, &it->err) != 0 ||
+				   !hsmca_signed_holds_tbs(it->cert.buf, it->cert.len, it->tbs.buf, it->tbs.len)) {
+				it->failed = true;
+			} else if (hsmca_issue_record(iss, &it->parsed, &it->plan, it->serial, 20, it->cert.buf,
+						      it->cert.len, true, &it->err) != 0) {
+				it->failed = true;
+				fail_fatal(e, &it->err);
+			}
+		}
+		p->pending[p->n_pending++] = it;
+		if (p->n_pending == COMMIT_EVERY)
+			commit(p);
+	}
+}
+
+static void pipeline_free(struct pipeline *p)
+{
+	size_t i;
+
+	for (i = 0; i < ITEMS; i++) {
+		free(p->items[i].pem);
+		hsmca_der_free(&p->items[i].scratch);
+		hsmca_der_free(&p->items[i].tbs);
+		hsmca_der_free(&p->items[i].cert);
+	}
+	q_destroy(&p->free);
+	q_destroy(&p->q1);
+	q_destroy(&p->q2);
+	hsmca_key_free(p->key);
+	hsmca_token_close(p->session);
+}
+
+static int pipeline_init(struct pipeline *p, struct engine *e, hsmca_error *err)
+{
+	size_t i;
+
+	memset(p, 0, sizeof(*p));
+	p->e = e;
+	q_init(&p->free);
+	q_init(&p->q1);
+	q_init(&p->q2);
+	for (i = 0; i < ITEMS; i++) {
+		hsmca_der_init(&p->items[i].scratch);
+		hsmca_der_init(&p->items[i].tbs);
+		hsmca_der_init(&p->items[i].cert);
+		q_push(&p->free, &p->items[i]);
+	}
+	if (hsmca_token_dup(e->iss->session->token, &p->session, err) != 0 ||
+	    hsmca_key_rebind(e->iss->key, p->session, &p->key, err) != 0)
+		return -1;
+	return 0;
+}
+
+int hsmca_issue_run(const struct hsmca_issuer *iss, const struct hsmca_batch_opts *opts,
+		    const struct hsmca_batch_ops *ops, struct hsmca_batch_stats *stats,
+		    hsmca_error *err)
+{
+	struct engine e;
+	struct pipeline *pipes;
+	struct timespec t0, t1;
+	unsigned jobs = opts->jobs ? opts->jobs : 1, i, k;
+	int ret = -1;
+
+	if (jobs > 64)
+		return hsmca_error_set(err, "--jobs %u is more than 64", jobs);
+	memset(&e, 0, sizeof(e));
+	if (stats)
+		memset(stats, 0, sizeof(*stats));
+	e.iss = iss;
+	e.opts = opts;
+	e.ops = ops;
+	e.in.validity = opts->validity;
+	e.in.now = hsmca_now();
+	atomic_init(&e.aborted, false);
+	atomic_init(&e.linted_full, false);
+	pthread_mutex_init(&e.lock, NULL);
+	pipes = calloc(jobs, sizeof(*pipes));
+	if (!pipes) {
+		pthread_mutex_destroy(&e.lock);
+		return hsmca_error_set(err, "out of memory");
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < jobs; i++) {
+		if (pipeline_init(&pipes[i], &e, err) != 0) {
+			atomic_store(&e.aborted, true);
+			jobs = i + 1;
+			goto join;
+		}
+		if (pthread_create(&pipes[i].th[0], NULL, prepare_thread, &pipes[i]) != 0)
+			goto join;
+		pipes[i].started = 1;
+		pthread_create(&pipes[i].th[1], NULL, sign_thread, &pipes[i]);
+		pipes[i].started = 2;
+		pthread_create(&pipes[i].th[2], NULL, finish_thread, &pipes[i]);
+		pipes[i].started = 3;
+	}
+join:
+	for (i = 0; i < jobs; i++)
+		for (k = 0; k < (unsigned)pipes[i].started; k++)
+			pthread_join(pipes[i].th[k], NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	for (i = 0; i < jobs && stats; i++)
+		for (k = 0; k < 3; k++)
+			stats->cpu[k] += pipes[i].cpu[k];
+	for (i = 0; i < jobs; i++)
+		pipeline_free(&pipes[i]);
+	free(pipes);
+	if (stats) {
+		stats->issued = e.issued;
+		stats->failed = e.failed;
+		stats->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	}
+	hsmca_wipe(e.pool, sizeof(e.pool));
+	if (atomic_load(&e.aborted)) {
+		if (e.fatal.msg[0])
+			*err = e.fatal;
+		else if (!err->msg[0])
+			hsmca_error_set(err, "batch aborted");
+		goto out;
+	}
+	ret = 0;
+out:
+	pthread_mutex_destroy(&e.lock);
+	return ret;
+}
+
+int hsmca_issue_batch(struct hsmca_session *s, const struct hsmca_batch_opts *opts,
+		      const struct hsmca_batch_ops *ops, struct hsmca_batch_stats *stats,
+		      hsmca_error *err)
+{
+	struct hsmca_issuer iss;
+	struct hsmca_ca *ca = NULL;
+	int ret;
+
+	if (hsmca_issuer_open(s, opts->ca, opts->profile, &iss, &ca, err) != 0)
+		return -1;
+	ret = hsmca_issue_run(&iss, opts, ops, stats, err);
+	hsmca_issuer_close(&iss);
+	hsmca_ca_free(ca);
+	return ret;
+}

@@ -1,0 +1,49 @@
+/* Shared by issue.c and issue_batch.c only. */
+#ifndef HSMCA_ISSUE_INTERNAL_H
+#define HSMCA_ISSUE_INTERNAL_H
+
+#include "issue.h"
+
+/* What the caller adds to a CSR: --subject, --san, --validity. */
+struct hsmca_plan_input {
+	const char *subject;
+	const struct hsmca_san *sans;
+	size_t n_sans;
+	int64_t validity; /* 0 = profile default */
+	time_t now;
+};
+
+/* What the profile decided for one certificate. */
+struct hsmca_plan {
+	char cn[128];
+	char o[8][64];
+	size_t n_o;
+	struct hsmca_san sans[HSMCA_ISSUE_MAX_SANS];
+	size_t n_sans;
+	unsigned ku, eku;
+	bool is_ca;
+	int path_len;
+	time_t not_before, not_after;
+	char note[256];
+};
+
+int hsmca_issue_plan(const struct hsmca_issuer *iss, const struct hsmca_csr *csr,
+		     const struct hsmca_plan_input *in, struct hsmca_plan *plan, hsmca_error *err);
+/* Build the TBS into `tbs`; `scratch` holds the subject and extensions. */
+int hsmca_issue_tbs(const struct hsmca_issuer *iss, const struct hsmca_csr *csr,
+		    const struct hsmca_plan *plan, const uint8_t *serial, size_t serial_len,
+		    struct hsmca_der *scratch, struct hsmca_der *tbs, hsmca_error *err);
+int hsmca_issue_lint_fast(const struct hsmca_issuer *iss, const struct hsmca_plan *plan,
+			  const uint8_t *serial, size_t serial_len, hsmca_error *err);
+int hsmca_issue_lint_full(const struct hsmca_issuer *iss, const struct hsmca_plan *plan,
+			  const struct hsmca_der *tbs, hsmca_error *err);
+/* Append the issuance record and the audit event (deferred: group commit). */
+int hsmca_issue_record(const struct hsmca_issuer *iss, const struct hsmca_csr *csr,
+		       const struct hsmca_plan *plan, const uint8_t *serial, size_t serial_len,
+		       const uint8_t *cert, size_t cert_len, bool deferred, hsmca_error *err);
+
+int hsmca_issuer_open(struct hsmca_session *s, const char *ca_name, const char *profile,
+		      struct hsmca_issuer *iss, struct hsmca_ca **ca_out, hsmca_error *err);
+void hsmca_issuer_close(struct hsmca_issuer *iss);
+
+#endif
