@@ -99,7 +99,8 @@ static int check_creds(const struct hsmca_talos_creds *c, hsmca_error *err)
 	}
 	if (X509_check_private_key(crt, key) != 1) {
 		ERR_clear_error();
-		hsmca_error_set(err, "client key (key) does not belong to the client certificate (crt)");
+		hsmca_error_set(err,
+				"client key (key) does not belong to the client certificate (crt)");
 		goto out;
 	}
 	BIO_free(bio);
@@ -173,8 +174,8 @@ static int field_pem(yaml_document_t *doc, yaml_node_t *ctx, const char *name, c
 	return 0;
 }
 
-static int strv_from_seq(yaml_document_t *doc, yaml_node_t *seq, const char *path,
-			 const char *name, char ***out, hsmca_error *err)
+static int strv_from_seq(yaml_document_t *doc, yaml_node_t *seq, const char *path, const char *name,
+			 char ***out, hsmca_error *err)
 {
 	yaml_node_item_t *it;
 	size_t n = 0, i = 0;
@@ -246,8 +247,8 @@ int hsmca_talos_creds_from_talosconfig(const char *path, const char *context,
 		hsmca_error_prefix(err, "%s context %s", path, context);
 		goto out;
 	}
-	if (endpoints && strv_from_seq(doc, hsmca_talos_yaml_get(doc, ctx, "endpoints", NULL),
-				       path, "endpoints", &eps, err) != 0)
+	if (endpoints && strv_from_seq(doc, hsmca_talos_yaml_get(doc, ctx, "endpoints", NULL), path,
+				       "endpoints", &eps, err) != 0)
 		goto out;
 	if (nodes && strv_from_seq(doc, hsmca_talos_yaml_get(doc, ctx, "nodes", NULL), path,
 				   "nodes", &nds, err) != 0)

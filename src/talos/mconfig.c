@@ -14,146 +14,11 @@
 
 #include "common/util.h"
 #include "talos/b64.h"
+#include "talos/splice.h"
 #include "talos/yamldoc.h"
 
 #define MAX_DEPTH 64
 #define MAX_ITEMS 256
-
-/* ---- text positions
- *
- * libyaml marks count characters, not bytes; a mark is turned into a byte
- * offset from its line and column. */
-struct text {
-	const uint8_t *p;
-	size_t len;
-	size_t *lines; /* byte offset of each line start */
-	size_t nlines;
-};
-
-static bool is_break(const uint8_t *p, size_t left, size_t *blen)
-{
-	if (p[0] == '\n') {
-		*blen = 1;
-		return true;
-	}
-	if (p[0] == '\r') {
-		*blen = left > 1 && p[1] == '\n' ? 2 : 1;
-		return true;
-	}
-	if (left > 1 && p[0] == 0xc2 && p[1] == 0x85) { /* NEL */
-		*blen = 2;
-		return true;
-	}
-	if (left > 2 && p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) {
-		*blen = 3; /* LS, PS */
-		return true;
-	}
-	return false;
-}
-
-static int text_index(struct text *t, const uint8_t *p, size_t len, hsmca_error *err)
-{
-	size_t i = 0, cap = 64, bl;
-
-	t->p = p;
-	t->len = len;
-	t->nlines = 0;
-	t->lines = malloc(cap * sizeof(*t->lines));
-	if (!t->lines)
-		return hsmca_error_set(err, "machine config: out of memory");
-	if (len >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
-		i = 3; /* libyaml's columns start after a BOM */
-	t->lines[t->nlines++] = i;
-	while (i < len) {
-		if (!is_break(p + i, len - i, &bl)) {
-			i++;
-			continue;
-		}
-		i += bl;
-		if (t->nlines == cap) {
-			size_t *nl = realloc(t->lines, cap * 2 * sizeof(*nl));
-
-			if (!nl)
-				return hsmca_error_set(err, "machine config: out of memory");
-			t->lines = nl;
-			cap *= 2;
-		}
-		t->lines[t->nlines++] = i;
-	}
-	return 0;
-}
-
-static size_t mark_off(const struct text *t, yaml_mark_t m)
-{
-	size_t off, col = 0, bl;
-
-	if (m.line >= t->nlines)
-		return t->len;
-	off = t->lines[m.line];
-	while (col < m.column && off < t->len && !is_break(t->p + off, t->len - off, &bl)) {
-		off++;
-		while (off < t->len && (t->p[off] & 0xc0) == 0x80)
-			off++;
-		col++;
-	}
-	return off;
-}
-
-static size_t line_start(const struct text *t, size_t off)
-{
-	while (off > 0 && t->p[off - 1] != '\n' && t->p[off - 1] != '\r')
-		off--;
-	return off;
-}
-
-static size_t line_end_after(const struct text *t, size_t off)
-{
-	while (off < t->len && t->p[off] != '\n' && t->p[off] != '\r')
-		off++;
-	if (off < t->len && t->p[off] == '\r')
-		off++;
-	if (off < t->len && t->p[off] == '\n')
-		off++;
-	return off;
-}
-
-static bool blank_between(const struct text *t, size_t a, size_t b)
-{
-	for (; a < b; a++) {
-		if (t->p[a] != ' ' && t->p[a] != '\t')
-			return false;
-	}
-	return true;
-}
-
-/* Where the text of a node really ends: libyaml's end mark of a block
- * collection lies on the next token, so descend to the last scalar or flow
- * node; then take the whole line, unless only indentation precedes the mark
- * (a block scalar ends at the start of the following line). */
-static size_t content_end(const struct text *t, yaml_document_t *doc, yaml_node_t *n, int depth)
-{
-	size_t off;
-
-	while (depth++ < MAX_DEPTH) {
-		if (n->type == YAML_SEQUENCE_NODE &&
-		    n->data.sequence.style == YAML_BLOCK_SEQUENCE_STYLE &&
-		    n->data.sequence.items.top > n->data.sequence.items.start) {
-			n = yaml_document_get_node(doc, n->data.sequence.items.top[-1]);
-			continue;
-		}
-		if (n->type == YAML_MAPPING_NODE &&
-		    n->data.mapping.style == YAML_BLOCK_MAPPING_STYLE &&
-		    n->data.mapping.pairs.top > n->data.mapping.pairs.start) {
-			n = yaml_document_get_node(doc, n->data.mapping.pairs.top[-1].value);
-			continue;
-		}
-		break;
-	}
-	off = mark_off(t, n->end_mark);
-	if (off > 0 && blank_between(t, line_start(t, off), off))
-		return line_start(t, off);
-	return line_end_after(t, off);
-}
 
 /* ---- locating the list */
 
@@ -220,8 +85,9 @@ static int locate(struct hsmca_talos_ydocs *d, enum hsmca_mconfig_target t, stru
 	}
 	if (l->parent->data.mapping.style != YAML_BLOCK_MAPPING_STYLE ||
 	    l->parent->data.mapping.pairs.top == l->parent->data.mapping.pairs.start)
-		return hsmca_error_set(err, "machine config: the mapping holding %s is not a "
-					    "non-empty block mapping; hsmca does not edit that layout",
+		return hsmca_error_set(err,
+				       "machine config: the mapping holding %s is not a "
+				       "non-empty block mapping; hsmca does not edit that layout",
 				       l->path);
 	l->seq = hsmca_talos_yaml_get(l->doc, l->parent, "acceptedCAs", &l->key);
 	if (l->seq && l->seq->type != YAML_SEQUENCE_NODE && !hsmca_talos_yaml_is_null(l->seq))
@@ -269,7 +135,8 @@ static int one_cert(const char *pem, size_t len, const char *what, X509 **out, h
 		name = header = NULL;
 		data = NULL;
 		if (!cert) {
-			hsmca_error_set(err, "%s holds a PEM block that is not a certificate", what);
+			hsmca_error_set(err, "%s holds a PEM block that is not a certificate",
+					what);
 			goto out;
 		}
 		count++;
@@ -379,106 +246,51 @@ out:
 	return ret;
 }
 
-/* ---- building text */
-
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool failed;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t ncap = b->cap ? b->cap : 256;
-		char *np;
-
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		np = malloc(ncap);
-		if (!np) {
-			b->failed = true;
-			return;
-		}
-		if (b->p) {
-			memcpy(np, b->p, b->len);
-			hsmca_wipe(b->p, b->cap);
-			free(b->p);
-		}
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
-static void sb_spaces(struct sbuf *b, size_t n)
-{
-	while (n--)
-		sb_add(b, " ", 1);
-}
-
-static void sb_free(struct sbuf *b)
-{
-	if (b->p) {
-		hsmca_wipe(b->p, b->cap);
-		free(b->p);
-	}
-	memset(b, 0, sizeof(*b));
-}
-
 /* One block-sequence entry at `dash` columns, ending in a newline. */
-static void block_item(struct sbuf *b, const struct loc *l, size_t dash, const char *pem,
-		       const char *b64)
+static void block_item(struct hsmca_talos_sbuf *b, const struct loc *l, size_t dash,
+		       const char *pem, const char *b64)
 {
-	sb_spaces(b, dash);
+	hsmca_talos_sb_spaces(b, dash);
 	if (!l->pem_items) {
-		sb_str(b, "- crt: ");
-		sb_str(b, b64);
-		sb_str(b, "\n");
+		hsmca_talos_sb_str(b, "- crt: ");
+		hsmca_talos_sb_str(b, b64);
+		hsmca_talos_sb_str(b, "\n");
 		return;
 	}
-	sb_str(b, "- |\n");
+	hsmca_talos_sb_str(b, "- |\n");
 	while (*pem) {
 		const char *nl = strchr(pem, '\n');
 		size_t n = nl ? (size_t)(nl - pem) : strlen(pem);
 
 		if (n > 0) {
-			sb_spaces(b, dash + 2);
-			sb_add(b, pem, n);
+			hsmca_talos_sb_spaces(b, dash + 2);
+			hsmca_talos_sb_add(b, pem, n);
 		}
-		sb_str(b, "\n");
+		hsmca_talos_sb_str(b, "\n");
 		pem += n + (nl ? 1 : 0);
 	}
 }
 
 /* One flow-sequence entry. */
-static void flow_item(struct sbuf *b, const struct loc *l, const char *pem, const char *b64)
+static void flow_item(struct hsmca_talos_sbuf *b, const struct loc *l, const char *pem,
+		      const char *b64)
 {
 	const char *p;
 
 	if (!l->pem_items) {
-		sb_str(b, "{crt: ");
-		sb_str(b, b64);
-		sb_str(b, "}");
+		hsmca_talos_sb_str(b, "{crt: ");
+		hsmca_talos_sb_str(b, b64);
+		hsmca_talos_sb_str(b, "}");
 		return;
 	}
-	sb_str(b, "\"");
+	hsmca_talos_sb_str(b, "\"");
 	for (p = pem; *p; p++) {
 		if (*p == '\n')
-			sb_str(b, "\\n");
+			hsmca_talos_sb_str(b, "\\n");
 		else
-			sb_add(b, p, 1);
+			hsmca_talos_sb_add(b, p, 1);
 	}
-	sb_str(b, "\"");
+	hsmca_talos_sb_str(b, "\"");
 }
 
 /* Indentation step of the document: a nested block mapping's key column
@@ -491,92 +303,27 @@ static size_t indent_step(yaml_document_t *doc, yaml_node_t *map)
 		yaml_node_t *k = yaml_document_get_node(doc, pr->key);
 		yaml_node_t *v = yaml_document_get_node(doc, pr->value);
 
-		if (v->type == YAML_MAPPING_NODE && v->data.mapping.style == YAML_BLOCK_MAPPING_STYLE &&
+		if (v->type == YAML_MAPPING_NODE &&
+		    v->data.mapping.style == YAML_BLOCK_MAPPING_STYLE &&
 		    v->start_mark.column > k->start_mark.column)
 			return v->start_mark.column - k->start_mark.column;
 	}
 	return 4;
 }
 
-/* ---- edits */
-
-struct edit {
-	size_t start, end; /* byte range replaced */
-	struct sbuf text;
-};
-
-#define MAX_EDITS (MAX_ITEMS + 1)
-
-struct plan {
-	struct edit e[MAX_EDITS];
-	size_t n;
-};
-
-static struct edit *plan_add(struct plan *p, size_t start, size_t end)
-{
-	struct edit *e;
-
-	if (p->n == MAX_EDITS)
-		return NULL;
-	e = &p->e[p->n++];
-	memset(e, 0, sizeof(*e));
-	e->start = start;
-	e->end = end;
-	return e;
-}
-
-static void plan_free(struct plan *p)
-{
-	size_t i;
-
-	for (i = 0; i < p->n; i++)
-		sb_free(&p->e[i].text);
-	p->n = 0;
-}
-
-static int plan_apply(const struct text *t, struct plan *p, uint8_t **out, size_t *outlen,
-		      hsmca_error *err)
-{
-	struct sbuf b = {0};
-	size_t i, at = 0;
-
-	for (i = 0; i < p->n; i++) {
-		if (p->e[i].text.failed) {
-			sb_free(&b);
-			return hsmca_error_set(err, "machine config: out of memory");
-		}
-		if (p->e[i].start < at || p->e[i].end < p->e[i].start || p->e[i].end > t->len) {
-			sb_free(&b);
-			return hsmca_error_set(err, "machine config: internal error (edit order)");
-		}
-		sb_add(&b, (const char *)t->p + at, p->e[i].start - at);
-		if (p->e[i].text.len)
-			sb_add(&b, p->e[i].text.p, p->e[i].text.len);
-		at = p->e[i].end;
-	}
-	sb_add(&b, (const char *)t->p + at, t->len - at);
-	if (b.failed || !b.p) {
-		sb_free(&b);
-		return hsmca_error_set(err, "machine config: out of memory");
-	}
-	*out = (uint8_t *)b.p;
-	*outlen = b.len;
-	return 0;
-}
-
 /* Byte offset of item i's dash in a block sequence. */
-static int dash_off(const struct text *t, const struct loc *l, size_t i, size_t *off,
+static int dash_off(const struct hsmca_talos_text *t, const struct loc *l, size_t i, size_t *off,
 		    hsmca_error *err)
 {
 	size_t o;
 
 	if (i == 0) {
-		o = mark_off(t, l->seq->start_mark);
+		o = hsmca_talos_mark_off(t, l->seq->start_mark);
 	} else {
-		o = mark_off(t, seq_item(l, i - 1)->end_mark);
+		o = hsmca_talos_mark_off(t, seq_item(l, i - 1)->end_mark);
 		while (o < t->len) {
 			if (t->p[o] == '#') {
-				o = line_end_after(t, o);
+				o = hsmca_talos_line_end(t, o);
 			} else if (t->p[o] == ' ' || t->p[o] == '\t' || t->p[o] == '\r' ||
 				   t->p[o] == '\n') {
 				o++;
@@ -585,71 +332,76 @@ static int dash_off(const struct text *t, const struct loc *l, size_t i, size_t 
 			}
 		}
 	}
-	if (o >= t->len || t->p[o] != '-' || !blank_between(t, line_start(t, o), o))
-		return hsmca_error_set(err, "machine config: %s[%zu] is laid out in a way hsmca "
-					    "does not edit (entry not on its own line)",
+	if (o >= t->len || t->p[o] != '-' || !hsmca_talos_blank(t, hsmca_talos_line_start(t, o), o))
+		return hsmca_error_set(err,
+				       "machine config: %s[%zu] is laid out in a way hsmca "
+				       "does not edit (entry not on its own line)",
 				       l->path, i);
 	*off = o;
 	return 0;
 }
 
 /* Rewrite a flow sequence with the kept items (verbatim) and maybe one more. */
-static int plan_flow(const struct text *t, const struct loc *l, const bool *drop,
-		     const char *pem, const char *b64, struct plan *p, hsmca_error *err)
+static int plan_flow(const struct hsmca_talos_text *t, const struct loc *l, const bool *drop,
+		     const char *pem, const char *b64, struct hsmca_talos_plan *p, hsmca_error *err)
 {
 	size_t i, n = seq_count(l), written = 0;
-	struct edit *e = plan_add(p, mark_off(t, l->seq->start_mark), mark_off(t, l->seq->end_mark));
+	struct hsmca_talos_edit *e =
+		hsmca_talos_plan_add(p, hsmca_talos_mark_off(t, l->seq->start_mark),
+				     hsmca_talos_mark_off(t, l->seq->end_mark));
 
 	if (!e)
 		return hsmca_error_set(err, "machine config: too many edits");
-	sb_str(&e->text, "[");
+	hsmca_talos_sb_str(&e->text, "[");
 	for (i = 0; i < n; i++) {
 		yaml_node_t *it = seq_item(l, i);
-		size_t a = mark_off(t, it->start_mark), z = mark_off(t, it->end_mark);
+		size_t a = hsmca_talos_mark_off(t, it->start_mark),
+		       z = hsmca_talos_mark_off(t, it->end_mark);
 
 		if (drop && drop[i])
 			continue;
 		if (written++)
-			sb_str(&e->text, ", ");
-		sb_add(&e->text, (const char *)t->p + a, z - a);
+			hsmca_talos_sb_str(&e->text, ", ");
+		hsmca_talos_sb_add(&e->text, (const char *)t->p + a, z - a);
 	}
 	if (pem) {
 		if (written)
-			sb_str(&e->text, ", ");
+			hsmca_talos_sb_str(&e->text, ", ");
 		flow_item(&e->text, l, pem, b64);
 	}
-	sb_str(&e->text, "]");
+	hsmca_talos_sb_str(&e->text, "]");
 	return 0;
 }
 
 /* acceptedCAs absent or null: write the key and a one-entry block list. */
-static int plan_new_key(const struct text *t, const struct loc *l, const char *pem,
-			const char *b64, struct plan *p, hsmca_error *err)
+static int plan_new_key(const struct hsmca_talos_text *t, const struct loc *l, const char *pem,
+			const char *b64, struct hsmca_talos_plan *p, hsmca_error *err)
 {
-	yaml_node_t *first = yaml_document_get_node(l->doc, l->parent->data.mapping.pairs.start->key);
+	yaml_node_t *first =
+		yaml_document_get_node(l->doc, l->parent->data.mapping.pairs.start->key);
 	size_t key_col = first->start_mark.column, start, end;
-	struct edit *e;
+	struct hsmca_talos_edit *e;
 
 	if (l->key) {
 		/* "acceptedCAs:", "acceptedCAs: ~", "acceptedCAs: []": replace
 		 * those lines (an empty null's mark may lie on the next token). */
-		start = line_start(t, mark_off(t, l->key->start_mark));
-		end = line_end_after(t, mark_off(t, l->key->end_mark));
+		start = hsmca_talos_line_start(t, hsmca_talos_mark_off(t, l->key->start_mark));
+		end = hsmca_talos_line_end(t, hsmca_talos_mark_off(t, l->key->end_mark));
 		if (l->seq && (l->seq->type != YAML_SCALAR_NODE || l->seq->data.scalar.length > 0))
-			end = line_end_after(t, mark_off(t, l->seq->end_mark));
-		if (!blank_between(t, start, mark_off(t, l->key->start_mark)))
+			end = hsmca_talos_line_end(t, hsmca_talos_mark_off(t, l->seq->end_mark));
+		if (!hsmca_talos_blank(t, start, hsmca_talos_mark_off(t, l->key->start_mark)))
 			return hsmca_error_set(err, "machine config: %s key is not on its own line",
 					       l->path);
 	} else {
-		start = end = content_end(t, l->doc, l->parent, 0);
+		start = end = hsmca_talos_node_end(t, l->doc, l->parent);
 	}
-	e = plan_add(p, start, end);
+	e = hsmca_talos_plan_add(p, start, end);
 	if (!e)
 		return hsmca_error_set(err, "machine config: too many edits");
 	if (start > 0 && start == t->len && t->p[start - 1] != '\n' && t->p[start - 1] != '\r')
-		sb_str(&e->text, "\n");
-	sb_spaces(&e->text, key_col);
-	sb_str(&e->text, "acceptedCAs:\n");
+		hsmca_talos_sb_str(&e->text, "\n");
+	hsmca_talos_sb_spaces(&e->text, key_col);
+	hsmca_talos_sb_str(&e->text, "acceptedCAs:\n");
 	block_item(&e->text, l, key_col + indent_step(l->doc, l->parent), pem, b64);
 	return 0;
 }
@@ -686,7 +438,8 @@ static bool same_tree(yaml_document_t *da, yaml_node_t *a, yaml_document_t *db, 
 	if (a->type == YAML_SCALAR_NODE)
 		return scalar_eq(a, b);
 	if (a->type == YAML_SEQUENCE_NODE) {
-		yaml_node_item_t *ia = a->data.sequence.items.start, *ib = b->data.sequence.items.start;
+		yaml_node_item_t *ia = a->data.sequence.items.start,
+				 *ib = b->data.sequence.items.start;
 
 		if (a->data.sequence.items.top - ia != b->data.sequence.items.top - ib)
 			return false;
@@ -698,24 +451,29 @@ static bool same_tree(yaml_document_t *da, yaml_node_t *a, yaml_document_t *db, 
 		return true;
 	}
 	{
-		yaml_node_pair_t *pa = a->data.mapping.pairs.start, *pb = b->data.mapping.pairs.start;
+		yaml_node_pair_t *pa = a->data.mapping.pairs.start,
+				 *pb = b->data.mapping.pairs.start;
 		bool skip = a == skip_a && b == skip_b;
 
 		for (;;) {
 			yaml_node_t *ka, *kb;
 
 			while (skip && pa < a->data.mapping.pairs.top &&
-			       (ka = yaml_document_get_node(da, pa->key))->type == YAML_SCALAR_NODE &&
+			       (ka = yaml_document_get_node(da, pa->key))->type ==
+				       YAML_SCALAR_NODE &&
 			       strcmp((const char *)ka->data.scalar.value, "acceptedCAs") == 0)
 				pa++;
 			while (skip && pb < b->data.mapping.pairs.top &&
-			       (kb = yaml_document_get_node(db, pb->key))->type == YAML_SCALAR_NODE &&
+			       (kb = yaml_document_get_node(db, pb->key))->type ==
+				       YAML_SCALAR_NODE &&
 			       strcmp((const char *)kb->data.scalar.value, "acceptedCAs") == 0)
 				pb++;
 			if (pa == a->data.mapping.pairs.top || pb == b->data.mapping.pairs.top)
-				return pa == a->data.mapping.pairs.top && pb == b->data.mapping.pairs.top;
+				return pa == a->data.mapping.pairs.top &&
+				       pb == b->data.mapping.pairs.top;
 			if (!same_tree(da, yaml_document_get_node(da, pa->key), db,
-				       yaml_document_get_node(db, pb->key), skip_a, skip_b, depth + 1) ||
+				       yaml_document_get_node(db, pb->key), skip_a, skip_b,
+				       depth + 1) ||
 			    !same_tree(da, yaml_document_get_node(da, pa->value), db,
 				       yaml_document_get_node(db, pb->value), skip_a, skip_b,
 				       depth + 1))
@@ -761,15 +519,17 @@ static int verify(struct hsmca_talos_ydocs *orig, const struct loc *lo, const ui
 		goto bad;
 	for (i = 0; i < nd.n; i++) {
 		if (!same_tree(&orig->docs[i], hsmca_talos_yaml_root(orig, i), &nd.docs[i],
-			       hsmca_talos_yaml_root(&nd, i), lo->doc == &orig->docs[i] ? lo->parent : NULL,
+			       hsmca_talos_yaml_root(&nd, i),
+			       lo->doc == &orig->docs[i] ? lo->parent : NULL,
 			       ln.doc == &nd.docs[i] ? ln.parent : NULL, 0))
 			goto bad;
 	}
 	ret = 0;
 	goto out;
 bad:
-	hsmca_error_set(err, "machine config: internal check failed: the edit of %s would change "
-			     "more than that list; refused",
+	hsmca_error_set(err,
+			"machine config: internal check failed: the edit of %s would change "
+			"more than that list; refused",
 			lo->path);
 out:
 	hsmca_talos_yaml_free(&nd);
@@ -796,8 +556,8 @@ static int edit(const uint8_t *yaml, size_t len, enum hsmca_mconfig_target t, co
 		bool add, uint8_t **out, size_t *outlen, bool *changed, hsmca_error *err)
 {
 	struct hsmca_talos_ydocs docs = {0};
-	struct text txt = {0};
-	struct plan plan = {.n = 0};
+	struct hsmca_talos_text txt = {0};
+	struct hsmca_talos_plan plan = {.n = 0};
 	struct loc l;
 	uint8_t fp[32], (*fps)[32] = NULL, *res = NULL;
 	bool drop[MAX_ITEMS] = {false};
@@ -808,11 +568,12 @@ static int edit(const uint8_t *yaml, size_t len, enum hsmca_mconfig_target t, co
 
 	if (parse_ca(ca_pem, fp, &canon, err) != 0 ||
 	    hsmca_talos_yaml_load(yaml, len, "machine config", &docs, err) != 0 ||
-	    locate(&docs, t, &l, err) != 0 || text_index(&txt, yaml, len, err) != 0)
+	    locate(&docs, t, &l, err) != 0 || hsmca_talos_text_index(&txt, yaml, len, err) != 0)
 		goto out;
 	n = seq_count(&l);
 	if (n > MAX_ITEMS) {
-		hsmca_error_set(err, "machine config: %s has more than %d entries", l.path, MAX_ITEMS);
+		hsmca_error_set(err, "machine config: %s has more than %d entries", l.path,
+				MAX_ITEMS);
 		goto out;
 	}
 	fps = malloc((n + 1) * sizeof(*fps));
@@ -846,15 +607,15 @@ static int edit(const uint8_t *yaml, size_t len, enum hsmca_mconfig_target t, co
 			if (plan_flow(&txt, &l, NULL, canon, b64, &plan, err) != 0)
 				goto out;
 		} else if (n > 0) {
-			size_t d0, at = content_end(&txt, l.doc, seq_item(&l, n - 1), 0);
-			struct edit *e;
+			size_t d0, at = hsmca_talos_node_end(&txt, l.doc, seq_item(&l, n - 1));
+			struct hsmca_talos_edit *e;
 
 			if (dash_off(&txt, &l, 0, &d0, err) != 0)
 				goto out;
-			e = plan_add(&plan, at, at);
+			e = hsmca_talos_plan_add(&plan, at, at);
 			if (at == txt.len && at > 0 && yaml[at - 1] != '\n' && yaml[at - 1] != '\r')
-				sb_str(&e->text, "\n");
-			block_item(&e->text, &l, d0 - line_start(&txt, d0), canon, b64);
+				hsmca_talos_sb_str(&e->text, "\n");
+			block_item(&e->text, &l, d0 - hsmca_talos_line_start(&txt, d0), canon, b64);
 		} else if (plan_new_key(&txt, &l, canon, b64, &plan, err) != 0) {
 			goto out;
 		}
@@ -862,13 +623,15 @@ static int edit(const uint8_t *yaml, size_t len, enum hsmca_mconfig_target t, co
 		if (plan_flow(&txt, &l, drop, NULL, NULL, &plan, err) != 0)
 			goto out;
 	} else if (nkeep == 0) {
-		size_t ks = mark_off(&txt, l.key->start_mark);
+		size_t ks = hsmca_talos_mark_off(&txt, l.key->start_mark);
 
-		if (!blank_between(&txt, line_start(&txt, ks), ks)) {
-			hsmca_error_set(err, "machine config: %s key is not on its own line", l.path);
+		if (!hsmca_talos_blank(&txt, hsmca_talos_line_start(&txt, ks), ks)) {
+			hsmca_error_set(err, "machine config: %s key is not on its own line",
+					l.path);
 			goto out;
 		}
-		plan_add(&plan, line_start(&txt, ks), content_end(&txt, l.doc, l.seq, 0));
+		hsmca_talos_plan_add(&plan, hsmca_talos_line_start(&txt, ks),
+				     hsmca_talos_node_end(&txt, l.doc, l.seq));
 	} else {
 		for (i = 0; i < n; i++) {
 			size_t d;
@@ -877,14 +640,15 @@ static int edit(const uint8_t *yaml, size_t len, enum hsmca_mconfig_target t, co
 				continue;
 			if (dash_off(&txt, &l, i, &d, err) != 0)
 				goto out;
-			if (!plan_add(&plan, line_start(&txt, d),
-				      content_end(&txt, l.doc, seq_item(&l, i), 0))) {
+			if (!hsmca_talos_plan_add(
+				    &plan, hsmca_talos_line_start(&txt, d),
+				    hsmca_talos_node_end(&txt, l.doc, seq_item(&l, i)))) {
 				hsmca_error_set(err, "machine config: too many edits");
 				goto out;
 			}
 		}
 	}
-	if (plan_apply(&txt, &plan, &res, &reslen, err) != 0 ||
+	if (hsmca_talos_plan_apply(&txt, &plan, &res, &reslen, err) != 0 ||
 	    verify(&docs, &l, res, reslen, t, (const uint8_t(*)[32])fps, nkeep, err) != 0)
 		goto out;
 	*out = res;
@@ -897,9 +661,9 @@ out:
 		hsmca_wipe(res, reslen);
 		free(res);
 	}
-	plan_free(&plan);
+	hsmca_talos_plan_free(&plan);
 	hsmca_talos_yaml_free(&docs);
-	free(txt.lines);
+	hsmca_talos_text_free(&txt);
 	free(fps);
 	free(canon);
 	free(b64);
@@ -914,8 +678,8 @@ int hsmca_mconfig_accepted_add(const uint8_t *yaml, size_t len, enum hsmca_mconf
 }
 
 int hsmca_mconfig_accepted_remove(const uint8_t *yaml, size_t len, enum hsmca_mconfig_target t,
-				  const char *ca_pem, uint8_t **out, size_t *outlen,
-				  bool *changed, hsmca_error *err)
+				  const char *ca_pem, uint8_t **out, size_t *outlen, bool *changed,
+				  hsmca_error *err)
 {
 	return edit(yaml, len, t, ca_pem, false, out, outlen, changed, err);
 }

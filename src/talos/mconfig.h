@@ -62,8 +62,8 @@ int hsmca_mconfig_accepted_add(const uint8_t *yaml, size_t len, enum hsmca_mconf
 /* Remove every entry equal (by DER) to `ca_pem` from the target list.  Same
  * contract as add; *changed = false when it was not listed. */
 int hsmca_mconfig_accepted_remove(const uint8_t *yaml, size_t len, enum hsmca_mconfig_target t,
-				  const char *ca_pem, uint8_t **out, size_t *outlen,
-				  bool *changed, hsmca_error *err);
+				  const char *ca_pem, uint8_t **out, size_t *outlen, bool *changed,
+				  hsmca_error *err);
 
 /* SHA-256 fingerprints of the DER certificates in the target list, in list
  * order.  *fps is malloc'd (NULL when *n == 0); the caller frees it. */

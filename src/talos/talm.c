@@ -1,6 +1,7 @@
 /* talm project files (talm.h). */
 #include "talos/talm.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -18,7 +19,7 @@
 #include "talos/b64.h"
 #include "talos/yamldoc.h"
 
-#define NODE_FILE_MAX (4u << 20)
+#define NODE_FILE_MAX   (4u << 20)
 #define TALOSCONFIG_MAX (1u << 20)
 #define MODELINE_PREFIX "# talm: "
 
@@ -45,8 +46,7 @@ void hsmca_talm_modeline_free(struct hsmca_talm_modeline *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static int strv_from_json(struct json_object *arr, const char *key, char ***out,
-			  hsmca_error *err)
+static int strv_from_json(struct json_object *arr, const char *key, char ***out, hsmca_error *err)
 {
 	size_t i, n;
 	char **v;
@@ -62,7 +62,8 @@ static int strv_from_json(struct json_object *arr, const char *key, char ***out,
 
 		if (!json_object_is_type(s, json_type_string)) {
 			strv_free(v);
-			return hsmca_error_set(err, "talm modeline: %s[%zu] is not a string", key, i);
+			return hsmca_error_set(err, "talm modeline: %s[%zu] is not a string", key,
+					       i);
 		}
 		v[i] = strdup(json_object_get_string(s));
 		if (!v[i]) {
@@ -194,8 +195,9 @@ static int find_modeline(const uint8_t *text, size_t len, const char *name, size
 		line++;
 		if (e - off >= 7 && memcmp(text + off, "# talm:", 7) == 0) {
 			if (content)
-				return hsmca_error_set(err, "%s:%u: talm modeline found below "
-							    "non-comment content",
+				return hsmca_error_set(err,
+						       "%s:%u: talm modeline found below "
+						       "non-comment content",
 						       name, line);
 			*start = off;
 			*mlen = e - off;
@@ -230,8 +232,8 @@ int hsmca_talm_node_file_parse(const uint8_t *text, size_t len, const char *name
 	for (i = 0; i < docs.n; i++) {
 		yaml_node_t *r = hsmca_talos_yaml_root(&docs, i);
 		yaml_node_t *m = hsmca_talos_yaml_get(&docs.docs[i], r, "machine", NULL);
-		const char *t = hsmca_talos_yaml_str(hsmca_talos_yaml_get(&docs.docs[i], m, "type",
-									  NULL));
+		const char *t =
+			hsmca_talos_yaml_str(hsmca_talos_yaml_get(&docs.docs[i], m, "type", NULL));
 
 		if (t) {
 			if (strlen(t) >= sizeof(f.machine_type)) {
@@ -251,8 +253,7 @@ out:
 	return ret;
 }
 
-int hsmca_talm_node_file_read(const char *path, struct hsmca_talm_node_file *out,
-			      hsmca_error *err)
+int hsmca_talm_node_file_read(const char *path, struct hsmca_talm_node_file *out, hsmca_error *err)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -360,8 +361,9 @@ static int check_plain(const char *s, const char *what, hsmca_error *err)
 	for (p = (const unsigned char *)s; *p; p++) {
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		      (*p >= '0' && *p <= '9') || strchr(".-_:[]@/", *p)))
-			return hsmca_error_set(err, "talosconfig: %s \"%.64s\" has a character "
-						    "hsmca does not write",
+			return hsmca_error_set(err,
+					       "talosconfig: %s \"%.64s\" has a character "
+					       "hsmca does not write",
 					       what, s);
 	}
 	return 0;
@@ -381,15 +383,17 @@ static int existing_contexts_ok(const char *path, const char *context, hsmca_err
 	if (hsmca_read_file(path, TALOSCONFIG_MAX, &buf, &len, err) != 0 ||
 	    hsmca_talos_yaml_load(buf, len, path, &docs, err) != 0)
 		goto out;
-	ctxs = hsmca_talos_yaml_get(&docs.docs[0], hsmca_talos_yaml_root(&docs, 0), "contexts", NULL);
+	ctxs = hsmca_talos_yaml_get(&docs.docs[0], hsmca_talos_yaml_root(&docs, 0), "contexts",
+				    NULL);
 	if (ctxs && ctxs->type == YAML_MAPPING_NODE) {
 		for (pr = ctxs->data.mapping.pairs.start; pr < ctxs->data.mapping.pairs.top; pr++) {
 			const char *k = hsmca_talos_yaml_str(
 				yaml_document_get_node(&docs.docs[0], pr->key));
 
 			if (!k || strcmp(k, context) != 0) {
-				hsmca_error_set(err, "%s holds another context (%s); hsmca will not "
-						     "drop it: write the new credentials elsewhere",
+				hsmca_error_set(err,
+						"%s holds another context (%s); hsmca will not "
+						"drop it: write the new credentials elsewhere",
 						path, k ? k : "?");
 				goto out;
 			}
@@ -463,23 +467,34 @@ int hsmca_talm_write_talosconfig(const char *path, const char *context,
 	    hsmca_talos_b64_encode((const uint8_t *)key_pem, strlen(key_pem), &b_key, err) != 0)
 		goto out;
 #define ADD(s) sb_addf(&buf, &len, &cap, &failed, (s))
+/* "[::1]:50000" would read as a flow list: quote what does not start
+ * with a letter or digit (check_plain keeps quotes and backslashes out). */
+#define ADD_VALUE(s)                                                                               \
+	do {                                                                                       \
+		bool q_ = !isalnum((unsigned char)(s)[0]);                                         \
+		if (q_)                                                                            \
+			ADD("\"");                                                                 \
+		ADD(s);                                                                            \
+		if (q_)                                                                            \
+			ADD("\"");                                                                 \
+	} while (0)
 	ADD("context: ");
-	ADD(context);
+	ADD_VALUE(context);
 	ADD("\ncontexts:\n    ");
-	ADD(context);
+	ADD_VALUE(context);
 	ADD(":\n        endpoints:");
 	if (!endpoints || !endpoints[0])
 		ADD(" []");
 	for (i = 0; endpoints && endpoints[i]; i++) {
 		ADD("\n            - ");
-		ADD(endpoints[i]);
+		ADD_VALUE(endpoints[i]);
 	}
 	ADD("\n        nodes:");
 	if (!nodes || !nodes[0])
 		ADD(" []");
 	for (i = 0; nodes && nodes[i]; i++) {
 		ADD("\n            - ");
-		ADD(nodes[i]);
+		ADD_VALUE(nodes[i]);
 	}
 	ADD("\n        ca: ");
 	ADD(b_ca);
@@ -488,6 +503,7 @@ int hsmca_talm_write_talosconfig(const char *path, const char *context,
 	ADD("\n        key: ");
 	ADD(b_key);
 	ADD("\n");
+#undef ADD_VALUE
 #undef ADD
 	if (failed) {
 		hsmca_error_set(err, "talosconfig: out of memory");
@@ -522,8 +538,8 @@ static enum section find_section(struct hsmca_talos_ydocs *d, enum hsmca_mconfig
 
 	for (i = 0; i < d->n; i++) {
 		yaml_node_t *r = hsmca_talos_yaml_root(d, i), *k = NULL, *v;
-		const char *kind = hsmca_talos_yaml_str(hsmca_talos_yaml_get(&d->docs[i], r, "kind",
-									     NULL));
+		const char *kind =
+			hsmca_talos_yaml_str(hsmca_talos_yaml_get(&d->docs[i], r, "kind", NULL));
 
 		if (t == HSMCA_MCONFIG_CLUSTER_ACCEPTED && kind &&
 		    strcmp(kind, "KubeAPIServerCAConfig") == 0)
@@ -636,8 +652,9 @@ int hsmca_talm_body_accepted_edit(const uint8_t *text, size_t len, enum hsmca_mc
 			if (docs.n > 1 || r->type != YAML_MAPPING_NODE ||
 			    r->data.mapping.style != YAML_BLOCK_MAPPING_STYLE ||
 			    r->start_mark.column != 0) {
-				hsmca_error_set(err, "node file body: cannot add a %s section to a "
-						     "body that is not one block mapping",
+				hsmca_error_set(err,
+						"node file body: cannot add a %s section to a "
+						"body that is not one block mapping",
 						name);
 				goto out;
 			}
@@ -671,8 +688,7 @@ out:
 }
 
 static int file_edit(const char *path, bool must_exist, enum hsmca_mconfig_target t,
-		     const char *ca_pem, bool add, bool node_file, bool *changed,
-		     hsmca_error *err)
+		     const char *ca_pem, bool add, bool node_file, bool *changed, hsmca_error *err)
 {
 	static const char header[] =
 		"# Accepted CA certificates kept by hsmca (public certificates only).\n"
@@ -709,14 +725,15 @@ static int file_edit(const char *path, bool must_exist, enum hsmca_mconfig_targe
 		for (n = 0; nf.ml.nodes[n]; n++)
 			;
 		if (n > 1) {
-			hsmca_error_set(err, "%s targets %zu nodes; talm refuses a body on a "
-					     "multi-node file: split it per node (talm template -I)",
+			hsmca_error_set(err,
+					"%s targets %zu nodes; talm refuses a body on a "
+					"multi-node file: split it per node (talm template -I)",
 					path, n);
 			goto out;
 		}
 	}
-	if (hsmca_talm_body_accepted_edit(buf, len, t, ca_pem, add, &out, &outlen, changed,
-					  err) != 0) {
+	if (hsmca_talm_body_accepted_edit(buf, len, t, ca_pem, add, &out, &outlen, changed, err) !=
+	    0) {
 		hsmca_error_prefix(err, "%s", path);
 		goto out;
 	}
@@ -730,8 +747,8 @@ out:
 	return ret;
 }
 
-int hsmca_talm_node_accepted_add(const char *path, enum hsmca_mconfig_target t,
-				 const char *ca_pem, bool *changed, hsmca_error *err)
+int hsmca_talm_node_accepted_add(const char *path, enum hsmca_mconfig_target t, const char *ca_pem,
+				 bool *changed, hsmca_error *err)
 {
 	return file_edit(path, true, t, ca_pem, true, true, changed, err);
 }
@@ -747,8 +764,8 @@ static int patch_path(const char *root, char *out, size_t outlen, hsmca_error *e
 	return hsmca_path_join(out, outlen, err, "%s/%s", root, HSMCA_TALM_PATCH_FILE);
 }
 
-int hsmca_talm_patch_accepted_add(const char *root, enum hsmca_mconfig_target t,
-				  const char *ca_pem, bool *changed, hsmca_error *err)
+int hsmca_talm_patch_accepted_add(const char *root, enum hsmca_mconfig_target t, const char *ca_pem,
+				  bool *changed, hsmca_error *err)
 {
 	char path[PATH_MAX], dir[PATH_MAX];
 

@@ -47,7 +47,7 @@ struct hsmca_talm_modeline {
 
 struct hsmca_talm_node_file {
 	struct hsmca_talm_modeline ml;
-	char machine_type[32]; /* the body's machine.type, "" when the body has none */
+	char machine_type[32];  /* the body's machine.type, "" when the body has none */
 	unsigned modeline_line; /* 1-based line of the modeline */
 };
 
@@ -68,8 +68,7 @@ int hsmca_talm_node_file_parse(const uint8_t *text, size_t len, const char *name
 			       struct hsmca_talm_node_file *out, hsmca_error *err);
 
 /* Same, reading the file at `path` (at most 4 MiB). */
-int hsmca_talm_node_file_read(const char *path, struct hsmca_talm_node_file *out,
-			      hsmca_error *err);
+int hsmca_talm_node_file_read(const char *path, struct hsmca_talm_node_file *out, hsmca_error *err);
 
 void hsmca_talm_node_file_free(struct hsmca_talm_node_file *f);
 
@@ -95,16 +94,16 @@ int hsmca_talm_write_talosconfig(const char *path, const char *context,
  * section is created at the end of the body).  The file is replaced
  * atomically with its mode kept; *changed says whether it was.  Refused
  * for a modeline with more than one node. */
-int hsmca_talm_node_accepted_add(const char *path, enum hsmca_mconfig_target t,
-				 const char *ca_pem, bool *changed, hsmca_error *err);
+int hsmca_talm_node_accepted_add(const char *path, enum hsmca_mconfig_target t, const char *ca_pem,
+				 bool *changed, hsmca_error *err);
 int hsmca_talm_node_accepted_remove(const char *path, enum hsmca_mconfig_target t,
 				    const char *ca_pem, bool *changed, hsmca_error *err);
 
 /* The same edits in <root>/patches/hsmca-accepted-cas.yaml (created with
  * a header comment, mode 0644, when needed; a missing file is a no-op for
  * remove). */
-int hsmca_talm_patch_accepted_add(const char *root, enum hsmca_mconfig_target t,
-				  const char *ca_pem, bool *changed, hsmca_error *err);
+int hsmca_talm_patch_accepted_add(const char *root, enum hsmca_mconfig_target t, const char *ca_pem,
+				  bool *changed, hsmca_error *err);
 int hsmca_talm_patch_accepted_remove(const char *root, enum hsmca_mconfig_target t,
 				     const char *ca_pem, bool *changed, hsmca_error *err);
 

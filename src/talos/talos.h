@@ -83,7 +83,7 @@ enum {
 	HSMCA_TALOS_MODE_TRY = 4,
 };
 
-#define HSMCA_TALOS_DEFAULT_PORT 50000
+#define HSMCA_TALOS_DEFAULT_PORT        50000
 #define HSMCA_TALOS_DEFAULT_DEADLINE_MS 30000u
 
 /* Talos API credentials, PEM, each NUL-terminated (len excludes the NUL).

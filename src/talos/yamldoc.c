@@ -53,7 +53,8 @@ int hsmca_talos_yaml_load(const uint8_t *buf, size_t len, const char *what,
 			/* Problem text is libyaml's description, never input bytes. */
 			hsmca_error_set(err, "parse %s: not valid YAML: %s at line %zu column %zu",
 					what, parser.problem ? parser.problem : "error",
-					parser.problem_mark.line + 1, parser.problem_mark.column + 1);
+					parser.problem_mark.line + 1,
+					parser.problem_mark.column + 1);
 			goto out;
 		}
 		if (!yaml_document_get_root_node(doc)) {

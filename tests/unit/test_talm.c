@@ -249,7 +249,8 @@ static void test_find_root(void **state)
 static void test_write_talosconfig(void **state)
 {
 	char *path = xasprintf("%s/talosconfig", tmp);
-	const char *eps[] = {"192.0.2.4", "192.0.2.5:50000", NULL}, *nds[] = {"192.0.2.4", NULL};
+	const char *eps[] = {"192.0.2.4", "192.0.2.5:50000", "[2001:db8::1]:50000", NULL};
+	const char *nds[] = {"192.0.2.4", NULL};
 	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	char *crt = self_signed(k, "admin"), *key = pem_key(k), *edkey, *p, *text;
 	struct hsmca_talos_creds c = {0};
@@ -276,6 +277,7 @@ static void test_write_talosconfig(void **state)
 	text = read_text(path);
 	assert_non_null(strstr(text, "context: demo\ncontexts:\n    demo:\n        endpoints:\n"
 				     "            - 192.0.2.4\n            - 192.0.2.5:50000\n"
+				     "            - \"[2001:db8::1]:50000\"\n"
 				     "        nodes:\n            - 192.0.2.4\n        ca: "));
 	free(text);
 	assert_int_equal(hsmca_talos_creds_from_talosconfig(path, NULL, &c, &ep, &nd, &err), 0);
@@ -283,6 +285,7 @@ static void test_write_talosconfig(void **state)
 	assert_string_equal(c.ca_pem, ca_pem);
 	assert_string_equal(c.key_pem, key); /* relabelled back */
 	assert_string_equal(ep[1], "192.0.2.5:50000");
+	assert_string_equal(ep[2], "[2001:db8::1]:50000");
 	assert_string_equal(nd[0], "192.0.2.4");
 	assert_null(nd[1]);
 	hsmca_talos_creds_clear(&c);
