@@ -904,8 +904,6 @@ class Cluster:
         entry = {"time": time.time(), "via": recv.name, "node": node or recv.name,
                  "method": method, "roles": roles, "code": "OK"}
         try:
-            if recv.delay_ms > 0:
-                time.sleep(recv.delay_ms / 1000.0)
             if not any(r.startswith(need) if need == ANY_ROLE else r == need for r in roles):
                 raise RpcError(grpc.StatusCode.PERMISSION_DENIED, "not authorized")
             target = recv
@@ -923,7 +921,9 @@ class Cluster:
                     raise RpcError(grpc.StatusCode.UNAVAILABLE,
                                    "connection error: desc = \"transport: Error while dialing: "
                                    "dial tcp: lookup %s: no such host\"" % node)
-            target.check_faults(name)
+            if target is not recv and recv.delay_ms > 0:
+                time.sleep(recv.delay_ms / 1000.0)  # a slow proxy
+            target.check_faults(name)  # the target's faults and delay
             if name == "Version":
                 return target.rpc_version(req)
             if name == "Get":
