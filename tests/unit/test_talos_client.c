@@ -106,7 +106,7 @@ static int start_double(void)
 		execl("/usr/bin/python3", "python3", script, "--state-dir", state_dir, "--nodes",
 		      "cp1:controlplane,cp2:controlplane,cp3:controlplane,w1:worker,w2:worker,"
 		      "w3:worker",
-		      "--deadline", DOUBLE_DEADLINE, (char *)NULL);
+		      "--kube-ca-doc", "cp3,w3", "--deadline", DOUBLE_DEADLINE, (char *)NULL);
 		_exit(127);
 	}
 	atexit(stop_double);
@@ -734,6 +734,51 @@ static void test_server_cert_checked(void **state)
 	free_newca(&nc);
 }
 
+/* The Kubernetes side: the KubeAPIServerCAConfig document's plain-PEM
+ * acceptedCAs on a control plane and a worker, through cp3. */
+static void test_kube_accepted_ca(void **state)
+{
+	static const char *const targets[] = {"cp3", "w3"};
+	hsmca_talos_client *cl = client(&admin, "cp3");
+	struct newca nc;
+	size_t i;
+
+	(void)state;
+	make_newca(&nc, "os:admin");
+	for (i = 0; i < 2; i++) {
+		const char *node = strcmp(targets[i], "cp3") ? targets[i] : NULL;
+		uint8_t *y, *out;
+		size_t n, outlen;
+		bool changed = false;
+		hsmca_error err = {0};
+		struct json_object *st;
+		int v = config_version(targets[i]);
+
+		get_config(cl, node, &y, &n);
+		assert_non_null(strstr((char *)y, "kind: KubeAPIServerCAConfig"));
+		if (hsmca_mconfig_accepted_add(y, n, HSMCA_MCONFIG_CLUSTER_ACCEPTED, nc.ca_pem, &out,
+					       &outlen, &changed, &err) != 0)
+			fail_msg("edit: %s", err.msg);
+		assert_true(changed);
+		if (hsmca_talos_apply_config(cl, node, out, outlen, HSMCA_TALOS_MODE_NO_REBOOT,
+					     &err) != 0)
+			fail_msg("apply to %s: %s", targets[i], err.msg);
+		assert_int_equal(config_version(targets[i]), v + 1);
+		st = ctl("/state");
+		assert_int_equal(json_object_array_length(json_object_object_get(
+					 node_state(st, targets[i]), "kube_accepted")),
+				 1);
+		assert_int_equal(json_object_array_length(json_object_object_get(
+					 node_state(st, targets[i]), "machine_accepted")),
+				 0);
+		json_object_put(st);
+		free_config(y, n);
+		free_config(out, outlen);
+	}
+	free_newca(&nc);
+	hsmca_talos_client_free(cl);
+}
+
 /* Runs last but one: nothing above sent a foreign private key. */
 static void test_no_violations(void **state)
 {
@@ -784,6 +829,7 @@ int main(void)
 		cmocka_unit_test(test_node_down_and_slow),
 		cmocka_unit_test(test_apply_refused_by_node),
 		cmocka_unit_test(test_server_cert_checked),
+		cmocka_unit_test(test_kube_accepted_ca),
 		cmocka_unit_test(test_no_violations),
 		cmocka_unit_test(test_oracle_catches_foreign_key),
 	};
