@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Issue 2, "What it must show" item 5, systematically: `hsmca audit verify`
 # passes on an untouched log, and exits 1 naming the right line after
-#   - one byte is changed — every byte of the first, a middle and the last
-#     line (newline included), and a sample of every other line; the
-#     replacement keeps the byte's class (hex digit for hex digit, digit for
-#     digit, letter for letter) so most edits still parse as valid JSON and
-#     only the hash chain can catch them;
+#   - one byte is changed, in every line: inside the value of every field
+#     (seq, time, actor, event, object, outcome, detail, prev), in a field
+#     name, in the JSON structure and the newline; the replacement keeps the
+#     byte's class (hex digit for hex digit, digit for digit, letter for
+#     letter) so most edits still parse as valid JSON and only the hash
+#     chain can catch them;
 #   - any one line is deleted (the last one included);
 #   - any two adjacent lines are swapped, and two distant ones;
 #   - a line is duplicated (replayed);
@@ -82,11 +83,31 @@ def other(c):
 def report(ok, what, why=""):
     print(("PASS|%s" % what) if ok else ("FAIL|%s|%s" % (what, why)))
 
+FIELDS = ("seq", "time", "actor", "event", "object", "outcome", "detail", "prev")
+
+def positions_of(line):
+    """Byte offsets to change in one line: the middle of every field's value,
+    the first letter of two field names, the braces and the newline."""
+    pos = {0, len(line) - 1, len(line)}
+    keys = []
+    for f in FIELDS:
+        i = line.find(b'"%s":' % f.encode())
+        if i >= 0:
+            keys.append((i, f))
+        elif f != "detail":   # the only optional field
+            print("FAIL|a line lacks field %s|%r" % (f, line[:80]))
+    keys.sort()
+    for j, (i, f) in enumerate(keys):
+        vstart = i + len(f) + 3
+        vend = keys[j + 1][0] - 1 if j + 1 < len(keys) else len(line) - 1
+        pos.add(vstart + (vend - vstart) // 2)
+        if f in ("seq", "prev"):
+            pos.add(i + 1)
+    return sorted(pos)
+
 # --- one byte changed ---
-full = {1, (n + 1) // 2, n}
 for k in range(1, n + 1):
-    length = len(lines[k - 1]) + 1   # with its newline
-    positions = range(length) if k in full else sorted({0, 1, 9, length // 3, length // 2, length - 70, length - 3, length - 2, length - 1})
+    positions = positions_of(lines[k - 1])
     bad = []
     for pos in positions:
         d = bytearray(good)
@@ -124,17 +145,19 @@ for k in (1, n // 2, n):
     want = "line %d: seq is %d, expected %d" % (k + 1, k, k + 1)
     report(rc == 1 and want in msg, "line %d duplicated: exit 1, '%s'" % (k, want), "rc %d: %s" % (rc, msg))
 
-# --- the head file ---
-# Every byte of its JSON (the trailing newline carries no information: what
+# --- the head file: {"seq":N,"hash":"<64 hex>"} ---
+# Bytes of its JSON (the trailing newline carries no information: what
 # follows the JSON is not part of the record).
+hb = good_h.rstrip(b"\n")
+hpos = sorted({0, 2, hb.find(b":") + 1, hb.find(b",") - 1, len(hb) - 66, len(hb) - 40, len(hb) - 3, len(hb) - 1})
 bad = []
-for pos in range(len(good_h.rstrip(b"\n"))):
+for pos in hpos:
     h = bytearray(good_h)
     h[pos] = other(h[pos])
     rc, msg = verify(good, bytes(h))
     if rc != 1 or "head" not in msg:
         bad.append("byte %d of the head -> rc %d: %s" % (pos, rc, msg))
-report(not bad, "each of %d one-byte changes of the head file exits 1 and names the head" % len(good_h.rstrip(b"\n")),
+report(not bad, "each of %d one-byte changes of the head file exits 1 and names the head" % len(hpos),
        "; ".join(bad[:3]))
 rc, msg = verify(good, None)
 report(rc == 1 and "head file" in msg and "missing" in msg, "head file deleted: exit 1, 'missing'",
