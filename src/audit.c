@@ -1,5 +1,6 @@
-/* The audit log writer: open, append, close.  Format in audit_line.c,
- * verification in audit_verify.c, the whole story in docs/audit.md. */
+/* The audit log writer: open, append (synchronous or deferred), flush,
+ * close.  Format in audit_line.c, verification in audit_verify.c, the whole
+ * story in docs/audit.md. */
 #include "audit.h"
 
 #include <assert.h>
@@ -23,16 +24,39 @@
 #include "common/fsutil.h"
 #include "common/util.h"
 
-/* A tail read holds the last line, its newline and the byte before it. */
+/* A window of the backward walk holds a whole line and the newline before
+ * it; the outgoing line and its newline fit too. */
 #define TAIL_MAX (HSMCA_AUDIT_LINE_MAX + 2)
 
 struct hsmca_audit {
-	pthread_mutex_t mu;
+	pthread_mutex_t mu; /* guards everything below */
 	int fd;
 	char *path;
 	char *head_path;
 	char actor[512];
-	char *buf; /* TAIL_MAX bytes: tail reads, then the outgoing line */
+	char *buf; /* TAIL_MAX bytes: the backward walk's window, then the outgoing line */
+
+	/* Where the chain ends, as this handle last saw it under the flock.  While
+	 * the file keeps the size recorded here nobody else has appended, and the
+	 * next line follows on without reading the file again. */
+	bool known;
+	off_t size; /* file size just after line `seq` */
+	size_t seq; /* 0 for an empty log */
+	char hash[HSMCA_AUDIT_HASH_HEX + 1];
+	size_t pending; /* lines written through this handle since its last flush */
+};
+
+/* A line whose hash is known: where a backward walk stops. */
+struct anchor {
+	size_t seq;
+	const char *hash;
+	off_t end; /* offset just after its newline, or -1 when not known */
+};
+
+/* a->buf holds the file's bytes [off, off + len). */
+struct window {
+	off_t off;
+	size_t len;
 };
 
 /* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
@@ -90,12 +114,12 @@ static void actor_init(char *out, size_t outlen)
 	snprintf(out, outlen, "%s@%s", user, host);
 }
 
-static int head_write(const char *head_path, int64_t seq, const char *hash, hsmca_error *err)
+static int head_write(const char *head_path, size_t seq, const char *hash, hsmca_error *err)
 {
 	char buf[128];
 	int n;
 
-	n = snprintf(buf, sizeof(buf), "{\"seq\":%" PRId64 ",\"hash\":\"%s\"}\n", seq, hash);
+	n = snprintf(buf, sizeof(buf), "{\"seq\":%zu,\"hash\":\"%s\"}\n", seq, hash);
 	assert(n > 0 && (size_t)n < sizeof(buf));
 	return hsmca_write_atomic(head_path, buf, (size_t)n, 0644, err);
 }
@@ -134,72 +158,229 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Find where the chain ends: seq and hash of the last line ({0, zeros} for an
- * empty log), after checking that the file ends cleanly and agrees with the
- * head.  Called with the flock held. */
-static int tail_check(hsmca_audit *a, off_t size, struct hsmca_audit_head *last, hsmca_error *err)
+/* Find the line whose newline is at offset nl: it starts at *start and its
+ * nl - *start bytes are at a->buf + (*start - w->off).  A refill reads the
+ * longest line allowed and the newline before it, so one refill per line at
+ * worst, and usually one for many lines. */
+static int line_before(hsmca_audit *a, struct window *w, off_t nl, off_t *start,
+		       hsmca_error *err)
 {
-	struct hsmca_audit_head head;
-	struct hsmca_audit_rec rec;
+	const off_t reach = HSMCA_AUDIT_LINE_MAX + 1;
+	bool fresh = false;
+
+	for (;;) {
+		if (w->off <= nl && nl <= w->off + (off_t)w->len) {
+			size_t i = (size_t)(nl - w->off);
+
+			while (i > 0 && a->buf[i - 1] != '\n')
+				i--;
+			if (i > 0 || w->off == 0) {
+				*start = w->off + (off_t)i;
+				if (nl - *start <= HSMCA_AUDIT_LINE_MAX)
+					return 0;
+				break;
+			}
+			if (fresh)
+				break;
+		}
+		w->off = nl > reach ? nl - reach : 0;
+		w->len = (size_t)(nl - w->off);
+		if (pread_all(a->fd, a->buf, w->len, w->off) != 0) {
+			w->len = 0;
+			return hsmca_error_errno(err, "cannot read %s", a->path);
+		}
+		fresh = true;
+	}
+	return hsmca_error_set(err, "a line of %s is longer than %d bytes", a->path,
+			       HSMCA_AUDIT_LINE_MAX);
+}
+
+/* Check one line met by walk_back(), the last line of the file first.  `next`
+ * is what the line after it says of it (seq and prev); NULL for the last. */
+static int walk_line(const hsmca_audit *a, const struct hsmca_audit_rec *rec, const char *hash,
+		     const struct hsmca_audit_rec *next, const struct hsmca_audit_head *head,
+		     const struct anchor *from, hsmca_error *err)
+{
+	size_t seq = (size_t)rec->seq;
+
+	if (!next) {
+		if (!head->present && seq > 1)
+			return hsmca_error_set(err, "%s has %zu lines but its head file is missing",
+					       a->path, seq);
+		if (head->seq > seq || from->seq > seq)
+			return hsmca_error_set(err, "%s ends at seq %zu but its head records line "
+						    "%zu (the end of the log was removed)",
+					       a->path, seq,
+					       head->seq > from->seq ? head->seq : from->seq);
+	} else {
+		if (rec->seq != next->seq - 1)
+			return hsmca_error_set(err, "%s: seq %" PRId64 " is followed by seq %" PRId64
+						    " (lines were removed, duplicated or reordered)",
+					       a->path, rec->seq, next->seq);
+		if (strcmp(hash, next->prev) != 0)
+			return hsmca_error_set(err, "%s: line %zu does not hash to the prev of line "
+						    "%zu (line %zu was altered)",
+					       a->path, seq, seq + 1, seq);
+	}
+	if (head->present && seq == head->seq && strcmp(hash, head->hash) != 0)
+		return hsmca_error_set(err, "%s: line %zu does not match its head file (the line or "
+					    "the head was altered)",
+				       a->path, seq);
+	if (seq == from->seq && strcmp(hash, from->hash) != 0)
+		return hsmca_error_set(err, "%s: line %zu is not the line this process wrote there "
+					    "(the log was altered)",
+				       a->path, seq);
+	return 0;
+}
+
+/* Walk back from the end of the log to the line `from`, checking each line
+ * on the way (walk_line()).  Lines before `from` are not read: that is
+ * hsmca_audit_verify()'s work.  On success the handle knows where the chain
+ * ends.  Called with the flock held. */
+static int walk_back(hsmca_audit *a, off_t size, const struct hsmca_audit_head *head,
+		     const struct anchor *from, hsmca_error *err)
+{
+	struct window w = {size, 0};
+	struct hsmca_audit_rec rec, next = {0};
 	json_tokener *tok = NULL;
-	size_t want, start;
-	off_t off;
+	char hash[HSMCA_AUDIT_HASH_HEX + 1], last_hash[HSMCA_AUDIT_HASH_HEX + 1];
+	size_t last_seq = 0;
+	bool first = true;
+	off_t nl = size - 1, start = 0;
+	char c;
 	int ret = -1;
 
-	if (hsmca_audit_head_read(a->head_path, &head, err) != 0)
+	if (head->present && head->seq == 0 && strcmp(head->hash, hsmca_audit_zero_hash) != 0) {
+		hsmca_error_set(err, "head file %s records line 0 with a non-zero hash",
+				a->head_path);
 		goto out;
-	if (size == 0) {
-		if (head.seq != 0) {
-			hsmca_error_set(err, "%s is empty but its head records line %zu", a->path,
-					head.seq);
+	}
+	memcpy(last_hash, hsmca_audit_zero_hash, sizeof(last_hash));
+	if (size > 0) {
+		if (pread_all(a->fd, &c, 1, size - 1) != 0) {
+			hsmca_error_errno(err, "cannot read %s", a->path);
 			goto out;
 		}
-		*last = head;
-		ret = 0;
+		if (c != '\n') {
+			hsmca_error_set(err, "%s does not end with a newline (interrupted write or "
+					     "tampering)",
+					a->path);
+			goto out;
+		}
+		tok = hsmca_audit_tokener_new(err);
+		if (!tok)
+			goto out;
+	} else if (from->seq != 0 || head->seq != 0) {
+		hsmca_error_set(err, "%s is empty but its head records line %zu", a->path,
+				head->seq > from->seq ? head->seq : from->seq);
 		goto out;
 	}
-	want = (size_t)size < TAIL_MAX ? (size_t)size : TAIL_MAX;
-	off = size - (off_t)want;
-	if (pread_all(a->fd, a->buf, want, off) != 0) {
-		hsmca_error_errno(err, "cannot read %s", a->path);
-		goto out;
+	while (size > 0) {
+		const char *line;
+		size_t len;
+
+		if (line_before(a, &w, nl, &start, err) != 0)
+			goto out;
+		line = a->buf + (start - w.off);
+		len = (size_t)(nl - start);
+		if (hsmca_audit_line_parse(tok, line, len, &rec, err) != 0) {
+			if (first)
+				hsmca_error_prefix(err, "last line of %s", a->path);
+			else
+				hsmca_error_prefix(err, "%s, the line before seq %" PRId64, a->path,
+						   next.seq);
+			goto out;
+		}
+		if (hsmca_audit_sha256_hex(line, len, hash, err) != 0 ||
+		    walk_line(a, &rec, hash, first ? NULL : &next, head, from, err) != 0)
+			goto out;
+		if (first) {
+			last_seq = (size_t)rec.seq;
+			memcpy(last_hash, hash, sizeof(hash));
+			first = false;
+		}
+		if ((size_t)rec.seq == from->seq) {
+			if (from->end >= 0 && nl + 1 != from->end) {
+				hsmca_error_set(err, "%s: line %zu is not where this process wrote it "
+						     "(the log was altered)",
+						a->path, from->seq);
+				goto out;
+			}
+			break;
+		}
+		if (start == 0) {
+			/* Reached only with from->seq == 0: any other seq on the
+			 * way down to 1 stopped the walk. */
+			if (rec.seq != 1 || strcmp(rec.prev, hsmca_audit_zero_hash) != 0) {
+				hsmca_error_set(err, "%s does not start with line 1", a->path);
+				goto out;
+			}
+			break;
+		}
+		next = rec;
+		nl = start - 1;
 	}
-	if (a->buf[want - 1] != '\n') {
-		hsmca_error_set(err, "%s does not end with a newline (interrupted write or tampering)",
-				a->path);
-		goto out;
-	}
-	for (start = want - 1; start > 0 && a->buf[start - 1] != '\n'; start--)
-		;
-	if (start == 0 && off > 0) {
-		hsmca_error_set(err, "last line of %s is longer than %d bytes", a->path,
-				HSMCA_AUDIT_LINE_MAX);
-		goto out;
-	}
-	tok = hsmca_audit_tokener_new(err);
-	if (!tok)
-		goto out;
-	if (hsmca_audit_line_parse(tok, a->buf + start, want - 1 - start, &rec, err) != 0) {
-		hsmca_error_prefix(err, "last line of %s", a->path);
-		goto out;
-	}
-	if (hsmca_audit_sha256_hex(a->buf + start, want - 1 - start, last->hash, err) != 0)
-		goto out;
-	last->seq = (size_t)rec.seq;
-	/* The head may lag by one line: a crash between the fsync of the log and
-	 * the rename of the head.  The line then chains onto the head's hash. */
-	if (!(head.seq == last->seq && strcmp(head.hash, last->hash) == 0) &&
-	    !(head.seq + 1 == last->seq && strcmp(head.hash, rec.prev) == 0)) {
-		hsmca_error_set(err, "%s does not match its head file (log ends at seq %zu, head "
-				     "records line %zu)",
-				a->path, last->seq, head.seq);
-		goto out;
-	}
+	a->seq = last_seq;
+	memcpy(a->hash, last_hash, sizeof(a->hash));
+	a->size = size;
+	a->known = true;
 	ret = 0;
 out:
 	if (tok)
 		json_tokener_free(tok);
 	return ret;
+}
+
+/* Bring the handle's view of the end of the chain up to date, reading only
+ * what another process may have appended since this handle last looked:
+ * nothing if the file has kept its size; the new lines, back to the last
+ * line this handle knows, if it grew; back to the line the head records
+ * otherwise (first use, or the file shrank — which is refused if this
+ * handle had seen it longer).  Called with the mutex and the flock held. */
+static int catch_up(hsmca_audit *a, hsmca_error *err)
+{
+	struct hsmca_audit_head head;
+	struct anchor from;
+	struct stat st, pst;
+
+	if (fstat(a->fd, &st) != 0)
+		return hsmca_error_errno(err, "cannot stat %s", a->path);
+	/* Appending to a file that was moved aside would write into the evidence. */
+	if (stat(a->path, &pst) != 0 || pst.st_dev != st.st_dev || pst.st_ino != st.st_ino)
+		return hsmca_error_set(err, "%s was moved, removed or replaced since it was opened",
+				       a->path);
+	if (a->known && st.st_size == a->size)
+		return 0;
+	if (a->known && st.st_size < a->size)
+		return hsmca_error_set(err, "%s is shorter than when this process last saw it "
+					    "(lines were removed)",
+				       a->path);
+	if (hsmca_audit_head_read(a->head_path, &head, err) != 0)
+		return -1;
+	/* from.hash may be a->hash: walk_back() writes it only once done reading. */
+	if (a->known)
+		from = (struct anchor){a->seq, a->hash, a->size};
+	else
+		from = (struct anchor){head.seq, head.hash, -1};
+	a->known = false;
+	if (walk_back(a, st.st_size, &head, &from, err) != 0)
+		return -1;
+	if (!head.present) {
+		/* A new log, or the first line's crash window: give the chain a head
+		 * before extending it, so that a crash in the coming batch leaves a
+		 * head behind the log rather than none. */
+		int rc = 0;
+
+		if (a->seq > 0 && fsync(a->fd) != 0)
+			rc = hsmca_error_errno(err, "cannot fsync %s", a->path);
+		else
+			rc = head_write(a->head_path, a->seq, a->hash, err);
+		if (rc != 0) {
+			a->known = false; /* so that the next call tries again */
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static int check_text(const char *what, const char *s, hsmca_error *err)
@@ -289,6 +470,103 @@ out:
 	return ret;
 }
 
+/* The arguments every append checks before it takes any lock. */
+static int check_args(const char *event, const char *object, const char *outcome,
+		      hsmca_error *err)
+{
+	if (!event[0] || (strcmp(outcome, "ok") != 0 && strcmp(outcome, "failed") != 0))
+		return hsmca_error_set(err, "audit %s: event must be non-empty and outcome \"ok\" "
+					    "or \"failed\"",
+				       event);
+	if (check_text("event", event, err) != 0 || check_text("object", object, err) != 0)
+		return hsmca_error_prefix(err, "audit %.64s", event);
+	return 0;
+}
+
+/* Append one line with one O_APPEND write; no fsync, no head.  Called with
+ * the mutex and the flock held. */
+static int append_locked(hsmca_audit *a, const char *event, const char *object,
+			 const char *outcome, const char *const *detail, hsmca_error *err)
+{
+	char hash[HSMCA_AUDIT_HASH_HEX + 1];
+	json_object *rec = NULL;
+	const char *line;
+	size_t len;
+	bool written = false;
+	int ret = -1;
+
+	if (catch_up(a, err) != 0) {
+		hsmca_error_prefix(err, "audit %.64s: refusing to append (run hsmca audit verify)",
+				   event);
+		goto out;
+	}
+	if (a->seq >= INT64_MAX) {
+		hsmca_error_set(err, "audit %.64s: %s is at seq %zu, the last there can be", event,
+				a->path, a->seq);
+		goto out;
+	}
+	if (record_build(a, (int64_t)a->seq + 1, a->hash, event, object, outcome, detail, &rec,
+			 err) != 0) {
+		hsmca_error_prefix(err, "audit %.64s", event);
+		goto out;
+	}
+	line = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN |
+							   JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (!line) {
+		hsmca_error_set(err, "audit %.64s: out of memory", event);
+		goto out;
+	}
+	len = strlen(line);
+	if (len > HSMCA_AUDIT_LINE_MAX) {
+		hsmca_error_set(err, "audit %.64s: record is %zu bytes, over the %d-byte limit",
+				event, len, HSMCA_AUDIT_LINE_MAX);
+		goto out;
+	}
+	if (hsmca_audit_sha256_hex(line, len, hash, err) != 0)
+		goto out;
+	/* One write of line + newline, so O_APPEND places it whole. */
+	memcpy(a->buf, line, len);
+	a->buf[len] = '\n';
+	written = true;
+	if (write_all(a->fd, a->buf, len + 1) != 0) {
+		hsmca_error_errno(err, "audit %.64s: cannot append to %s", event, a->path);
+		goto out;
+	}
+	written = false;
+	a->seq++;
+	a->size += (off_t)len + 1;
+	memcpy(a->hash, hash, sizeof(a->hash));
+	a->pending++;
+	ret = 0;
+out:
+	/* A failed write may have left part of a line: cut it off, we hold the lock. */
+	if (written && ftruncate(a->fd, a->size) != 0) {
+		a->known = false;
+		hsmca_error_prefix(err, "and cannot cut the partial line off %s", a->path);
+	}
+	json_object_put(rec);
+	return ret;
+}
+
+/* Make the lines written so far durable, then record the last line of the
+ * log in the head.  Called with the mutex and the flock held. */
+static int flush_locked(hsmca_audit *a, hsmca_error *err)
+{
+	if (a->pending == 0)
+		return 0;
+	/* Another process may have appended since: the head records the true
+	 * end of the log, never moves back, and never covers over damage. */
+	if (catch_up(a, err) != 0)
+		return hsmca_error_prefix(err, "audit flush: refusing to update the head (run hsmca "
+					       "audit verify)");
+	if (fsync(a->fd) != 0)
+		return hsmca_error_errno(err, "audit flush: cannot fsync %s", a->path);
+	if (head_write(a->head_path, a->seq, a->hash, err) != 0)
+		return hsmca_error_prefix(err, "audit flush");
+	a->pending = 0;
+	return 0;
+}
+
 int hsmca_audit_open(const char *path, hsmca_audit **out, hsmca_error *err)
 {
 	hsmca_audit *a = NULL;
@@ -349,10 +627,17 @@ out:
 
 void hsmca_audit_close(hsmca_audit *a)
 {
+	hsmca_error ignored = {0};
+
 	if (!a)
 		return;
-	if (a->fd >= 0)
+	if (a->fd >= 0) {
+		if (a->pending > 0 && hsmca_audit_lock(a->fd, LOCK_EX, a->path, &ignored) == 0) {
+			(void)flush_locked(a, &ignored);
+			flock(a->fd, LOCK_UN);
+		}
 		close(a->fd);
+	}
 	pthread_mutex_destroy(&a->mu);
 	free(a->path);
 	free(a->head_path);
@@ -363,82 +648,63 @@ void hsmca_audit_close(hsmca_audit *a)
 int hsmca_audit_append(hsmca_audit *a, const char *event, const char *object,
 		       const char *outcome, const char *const *detail, hsmca_error *err)
 {
-	struct hsmca_audit_head last;
-	struct stat st;
-	json_object *rec = NULL;
-	const char *line;
-	size_t len;
-	bool locked = false, written = false;
 	int ret = -1;
 
 	assert(a && event && outcome);
 	if (!object)
 		object = "";
-	if (!event[0] || (strcmp(outcome, "ok") != 0 && strcmp(outcome, "failed") != 0)) {
-		hsmca_error_set(err, "audit %s: event must be non-empty and outcome \"ok\" or "
-				     "\"failed\"",
-				event);
+	if (check_args(event, object, outcome, err) != 0)
 		return -1;
-	}
-	if (check_text("event", event, err) != 0 || check_text("object", object, err) != 0) {
-		hsmca_error_prefix(err, "audit %.64s", event);
-		return -1;
-	}
-
 	pthread_mutex_lock(&a->mu);
 	if (hsmca_audit_lock(a->fd, LOCK_EX, a->path, err) != 0)
 		goto out;
-	locked = true;
-	if (fstat(a->fd, &st) != 0) {
-		hsmca_error_errno(err, "cannot stat %s", a->path);
-		goto out;
+	if (append_locked(a, event, object, outcome, detail, err) == 0) {
+		ret = flush_locked(a, err);
+		/* The line is written: a later flush, or the next append, retries. */
+		if (ret != 0)
+			hsmca_error_prefix(err, "audit %.64s: line written but not flushed", event);
 	}
-	if (tail_check(a, st.st_size, &last, err) != 0) {
-		hsmca_error_prefix(err, "audit %.64s: refusing to append (run hsmca audit verify)",
-				   event);
-		goto out;
-	}
-	if (record_build(a, (int64_t)last.seq + 1, last.hash, event, object, outcome, detail, &rec,
-			 err) != 0) {
-		hsmca_error_prefix(err, "audit %.64s", event);
-		goto out;
-	}
-	line = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN |
-							   JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (!line) {
-		hsmca_error_set(err, "audit %.64s: out of memory", event);
-		goto out;
-	}
-	len = strlen(line);
-	if (len > HSMCA_AUDIT_LINE_MAX) {
-		hsmca_error_set(err, "audit %.64s: record is %zu bytes, over the %d-byte limit",
-				event, len, HSMCA_AUDIT_LINE_MAX);
-		goto out;
-	}
-	/* One write of line + newline, so O_APPEND places it whole. */
-	memcpy(a->buf, line, len);
-	a->buf[len] = '\n';
-	written = true;
-	if (write_all(a->fd, a->buf, len + 1) != 0 || fsync(a->fd) != 0) {
-		hsmca_error_errno(err, "cannot append to %s", a->path);
-		goto out;
-	}
-	if (hsmca_audit_sha256_hex(a->buf, len, last.hash, err) != 0 ||
-	    head_write(a->head_path, (int64_t)last.seq + 1, last.hash, err) != 0) {
-		/* The line is durable; the next append accepts a head one behind. */
-		written = false;
-		hsmca_error_prefix(err, "audit %.64s: line written but head not updated", event);
-		goto out;
-	}
-	written = false;
-	ret = 0;
+	flock(a->fd, LOCK_UN);
 out:
-	/* A failed write may have left part of a line: cut it off, we hold the lock. */
-	if (written && ftruncate(a->fd, st.st_size) != 0)
-		hsmca_error_prefix(err, "and cannot cut the partial line off %s", a->path);
-	if (locked)
-		flock(a->fd, LOCK_UN);
 	pthread_mutex_unlock(&a->mu);
-	json_object_put(rec);
+	return ret;
+}
+
+int hsmca_audit_append_deferred(hsmca_audit *a, const char *event, const char *object,
+				const char *outcome, const char *const *detail, hsmca_error *err)
+{
+	int ret = -1;
+
+	assert(a && event && outcome);
+	if (!object)
+		object = "";
+	if (check_args(event, object, outcome, err) != 0)
+		return -1;
+	pthread_mutex_lock(&a->mu);
+	if (hsmca_audit_lock(a->fd, LOCK_EX, a->path, err) != 0)
+		goto out;
+	ret = append_locked(a, event, object, outcome, detail, err);
+	flock(a->fd, LOCK_UN);
+out:
+	pthread_mutex_unlock(&a->mu);
+	return ret;
+}
+
+int hsmca_audit_flush(hsmca_audit *a, hsmca_error *err)
+{
+	int ret = -1;
+
+	assert(a);
+	pthread_mutex_lock(&a->mu);
+	if (a->pending == 0) {
+		ret = 0;
+		goto out;
+	}
+	if (hsmca_audit_lock(a->fd, LOCK_EX, a->path, err) != 0)
+		goto out;
+	ret = flush_locked(a, err);
+	flock(a->fd, LOCK_UN);
+out:
+	pthread_mutex_unlock(&a->mu);
 	return ret;
 }

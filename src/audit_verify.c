@@ -1,4 +1,4 @@
-/* hsmca_audit_verify(): walk the chain, then compare its end with the head. */
+/* hsmca_audit_verify(): walk the chain, then check the line the head records. */
 #include "audit.h"
 
 #include <assert.h>
@@ -124,7 +124,11 @@ out:
 	return ret;
 }
 
-/* Compare the end of an intact chain with the head file. */
+/* Compare an intact chain with the head file.  The head says that line M
+ * existed with hash H when it was written: the log must still have line M,
+ * with that hash.  Lines after M are deferred appends not yet flushed (or
+ * flushed by a process that crashed before its head update); the walk has
+ * chain-checked them already, and nothing more can be said of them. */
 static int chain_head(const struct chain *c, const char *head_path, size_t *bad,
 		      hsmca_error *err)
 {
@@ -132,8 +136,9 @@ static int chain_head(const struct chain *c, const char *head_path, size_t *bad,
 
 	*bad = 0;
 	if (!c->head.present) {
-		/* A head one behind is a crash between the log fsync and the head
-		 * rename; for the very first line that means no head at all. */
+		/* The writer creates the head before the first line, except in
+		 * logs written before it did: there a crash during the first
+		 * append left one line and no head. */
 		if (n <= 1)
 			return 0;
 		*bad = 1;
@@ -148,26 +153,25 @@ static int chain_head(const struct chain *c, const char *head_path, size_t *bad,
 					    "truncated)",
 				       n, m);
 	}
-	if (strcmp(m == 0 ? hsmca_audit_zero_hash : c->head_line_hash, c->head.hash) != 0) {
-		if (m == 0)
+	if (m == 0) {
+		if (strcmp(c->head.hash, hsmca_audit_zero_hash) != 0)
 			return hsmca_error_set(err, "head file %s records line 0 with a non-zero "
 						    "hash",
 					       head_path);
+		return 0;
+	}
+	if (strcmp(c->head_line_hash, c->head.hash) != 0) {
 		*bad = m;
 		if (m == n)
 			return hsmca_error_set(err, "line %zu: hash does not match the head file "
 						    "(the last line was altered)",
 					       m);
+		/* Had line m alone been altered, line m + 1's prev would have
+		 * broken the walk already. */
 		return hsmca_error_set(err, "line %zu: hash does not match the head file (the "
-					    "head file is stale or was altered)",
-				       m);
-	}
-	if (m + 1 < n) {
-		*bad = m + 1;
-		return hsmca_error_set(err, "log ends at line %zu but the head records line %zu "
-					    "(lines were added after line %zu without updating the "
-					    "head, or the head was rolled back)",
-				       n, m, m);
+					    "head file was altered, or line %zu and every line "
+					    "after it were rewritten)",
+				       m, m);
 	}
 	return 0;
 }
