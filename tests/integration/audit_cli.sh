@@ -2,7 +2,8 @@
 # `hsmca audit verify` against a real state directory (embedded SoftHSM2):
 # key events land in audit.log as a hash chain; an edited, truncated or
 # reordered log is reported with the line and exit 1; an append on top of a
-# truncated log is refused and leaves the file as it was.
+# truncated log is refused and leaves the file as it was; a head behind the
+# log (a crash mid-batch) is accepted, a head that disagrees is not.
 set -euo pipefail
 . "${HSMCA_TEST_SRCDIR:?}/tests/integration/lib/common.sh"
 : "${HSMCA:?path of the hsmca binary}"
@@ -101,6 +102,28 @@ restore
 # --- the log removed altogether: the head still remembers ---
 rm -f "$LOG"
 it_expect_fail 1 "log ends at line 0 but the head records line $n" "$HSMCA" audit verify
+restore
+
+# --- the head behind the log, as a crash in a batch of deferred appends
+#     leaves it: accepted, and the lines after it are still chain-checked ---
+h2=$(sed -n 2p "$LOG" | tr -d '\n' | sha256sum | cut -d' ' -f1)
+printf '{"seq":2,"hash":"%s"}\n' "$h2" >"$HEAD"
+out=$(it_ok "$HSMCA" audit verify)
+it_assert_contains "$out" "$n lines, hash chain intact" "a head behind the log verifies ($n lines)"
+sed -i '3s/"event":"generate"/"event":"generatE"/' "$LOG"
+it_expect_fail 1 "line 4: prev does not match the hash of line 3" "$HSMCA" audit verify
+cp "$WORK/good.log" "$LOG"
+# The next logged event moves the head to the end of the log again.
+it_ok "$HSMCA" key generate --label audit-k3 --type ec-p256 >/dev/null
+m=$(wc -l <"$LOG")
+hm=$(tail -1 "$LOG" | tr -d '\n' | sha256sum | cut -d' ' -f1)
+it_assert_eq "{\"seq\":$m,\"hash\":\"$hm\"}" "$(cat "$HEAD")" "the next event brings the head to the end"
+restore
+
+# --- the head names a line that is there, with another hash ---
+printf '{"seq":2,"hash":"%s"}\n' "$(printf 'e%.0s' {1..64})" >"$HEAD"
+it_expect_fail 1 "line 2: hash does not match the head file (the head file was altered" \
+	"$HSMCA" audit verify
 restore
 
 # --- a 1 MB line is named, not swallowed ---
