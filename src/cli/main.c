@@ -32,7 +32,7 @@ static const struct cli_command commands[] = {
 	{ "revoke", cmd_revoke, "revoke CA SERIAL [--reason R]", "revoke an issued certificate" },
 	{ "crl", cmd_crl, "crl CA [--next-update D] [--out FILE]",
 	  "sign a CRL in the token and verify it" },
-	{ "check", cmd_check, "check [--warn 90d] [--json] [--metrics FILE]",
+	{ "check", cmd_check, "check [--warn 90d] [--grace 30d] [--all] [--json] [--metrics FILE]",
 	  "report CAs and certificates that expire within the window (exit 1 if any)" },
 	{ "audit", cmd_audit, "audit verify", "verify the hash chain of the audit log" },
 };
