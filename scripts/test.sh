@@ -13,9 +13,7 @@ filter=()
 [ $# -gt 0 ] && filter=(-R "$1")
 # Tests must not inherit a state directory or token from the caller.
 unset HSMCA_HOME SOFTHSM2_CONF TPM2_PKCS11_STORE TPM2_PKCS11_TCTI || true
-export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+# Sanitizer options are set per test by tests/CMakeLists.txt.
 
 start=$(date +%s)
 status=0
