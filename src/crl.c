@@ -181,105 +181,122 @@ static void audit_failed(struct hsmca_session *s, const struct hsmca_ca *ca, uin
 	hsmca_session_audit(s, "sign", ca->name, "failed", d, NULL);
 }
 
+/* thisUpdate now; nextUpdate clamped to the CA's notAfter. */
+static int crl_times(const struct hsmca_ca *ca, int64_t next_update_secs, struct hsmca_crl_info *ci,
+		     hsmca_error *err)
+{
+	char na[21];
+
+	if (next_update_secs <= 0)
+		return hsmca_error_set(err, "the next-update interval must be positive");
+	ci->this_update = hsmca_now();
+	if (ci->this_update >= ca->not_after) {
+		hsmca_format_time(ca->not_after, na);
+		return hsmca_error_set(err, "the CA certificate expired at %s; a CRL from it would "
+					    "vouch for nothing", na);
+	}
+	ci->clamped = next_update_secs > ca->not_after - ci->this_update;
+	ci->next_update = ci->clamped ? ca->not_after : ci->this_update + next_update_secs;
+	return 0;
+}
+
+/* An exclusive flock on the CA directory, held until *fd is closed. */
+static int lock_ca_dir(const struct hsmca_ca *ca, int *fd, hsmca_error *err)
+{
+	int d = open(ca->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (d < 0)
+		return hsmca_error_errno(err, "cannot open %s", ca->dir);
+	while (flock(d, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			hsmca_error_errno(err, "cannot lock %s", ca->dir);
+			close(d);
+			return -1;
+		}
+	}
+	*fd = d;
+	return 0;
+}
+
+/* The next number and the TBSCertList listing every recorded revocation. */
+static int crl_tbs(const struct hsmca_ca *ca, struct hsmca_crl_info *ci, struct hsmca_der *tbs,
+		   hsmca_error *err)
+{
+	struct hsmca_revocation *rv = NULL;
+	struct hsmca_crl_entry *entries = NULL;
+	size_t n = 0, i;
+	uint64_t last;
+	int ret = -1;
+
+	if (hsmca_crl_last_number(ca->dir, &last, err) != 0)
+		return -1;
+	if (last == UINT64_MAX)
+		return hsmca_error_set(err, "the CRL number cannot grow further");
+	if (hsmca_revocations(ca->dir, &rv, &n, err) != 0)
+		return -1;
+	if (n && !(entries = calloc(n, sizeof(*entries)))) {
+		hsmca_error_set(err, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		entries[i] = (struct hsmca_crl_entry){ rv[i].serial, rv[i].serial_len, rv[i].revoked_at,
+						       rv[i].reason };
+	ci->number = last + 1;
+	ci->revoked = n;
+	hsmca_crl_tbs_encode(tbs, ca->sigalg, ca->subject_der, ca->subject_der_len, ci->this_update,
+			     ci->next_update, entries, n, ca->ski, ci->number);
+	if (!hsmca_der_ok(tbs)) {
+		hsmca_error_set(err, "out of memory");
+		goto out;
+	}
+	ret = 0;
+out:
+	free(entries);
+	free(rv);
+	return ret;
+}
+
+/* Spend the number (atomically, before anyone sees the CRL: a crash from
+ * here on skips a number, it never hands out two CRLs with one number),
+ * then record the signature in the audit log. */
+static int crl_commit(struct hsmca_session *s, const struct hsmca_ca *ca,
+		      const struct hsmca_crl_info *ci, hsmca_error *err)
+{
+	char path[PATH_MAX], text[32], num[24], cnt[24], nu[21];
+	const char *d[] = { "kind", "crl", "crl_number", num, "revoked", cnt, "next_update", nu, NULL };
+	int len = snprintf(text, sizeof(text), "%" PRIu64 "\n", ci->number);
+
+	if (hsmca_path_join(path, sizeof(path), err, "%s/crlnumber", ca->dir) != 0 ||
+	    hsmca_write_atomic(path, text, (size_t)len, 0644, err) != 0)
+		return -1;
+	snprintf(num, sizeof(num), "%" PRIu64, ci->number);
+	snprintf(cnt, sizeof(cnt), "%zu", ci->revoked);
+	hsmca_format_time(ci->next_update, nu);
+	return hsmca_session_audit(s, "sign", ca->name, "ok", d, err);
+}
+
 int hsmca_crl_build_ex(struct hsmca_session *s, const struct hsmca_ca *ca,
 		       int64_t next_update_secs, struct hsmca_der *out, struct hsmca_crl_info *info,
 		       hsmca_error *err)
 {
-	struct hsmca_revocation *rv = NULL;
-	struct hsmca_crl_entry *entries = NULL;
 	struct hsmca_crl_info ci;
 	struct hsmca_der tbs, crl;
 	hsmca_key *key = NULL;
-	char path[PATH_MAX], text[32], na[21];
-	size_t n = 0, i;
-	uint64_t last;
-	int dirfd = -1, ret = -1, len;
+	int dirfd = -1, ret = -1;
 
 	memset(&ci, 0, sizeof(ci));
 	hsmca_der_init(&tbs);
 	hsmca_der_init(&crl);
-	if (next_update_secs <= 0)
-		return hsmca_error_set(err, "CRL for CA '%s': the next-update interval must be positive",
-				       ca->name);
-	ci.this_update = hsmca_now();
-	if (ci.this_update >= ca->not_after) {
-		hsmca_format_time(ca->not_after, na);
-		return hsmca_error_set(err, "CRL for CA '%s': the CA certificate expired at %s; a CRL "
-					    "from it would vouch for nothing", ca->name, na);
-	}
-	if (next_update_secs > ca->not_after - ci.this_update) {
-		ci.next_update = ca->not_after;
-		ci.clamped = true;
-	} else {
-		ci.next_update = ci.this_update + next_update_secs;
-	}
-
-	dirfd = open(ca->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0) {
-		hsmca_error_errno(err, "cannot open %s", ca->dir);
-		goto out;
-	}
-	while (flock(dirfd, LOCK_EX) != 0) {
-		if (errno != EINTR) {
-			hsmca_error_errno(err, "cannot lock %s", ca->dir);
-			goto out;
-		}
-	}
-	if (hsmca_crl_last_number(ca->dir, &last, err) != 0)
-		goto out;
-	if (last == UINT64_MAX) {
-		hsmca_error_set(err, "the CRL number of CA '%s' cannot grow further", ca->name);
-		goto out;
-	}
-	ci.number = last + 1;
-	if (hsmca_revocations(ca->dir, &rv, &n, err) != 0)
-		goto out;
-	if (n) {
-		entries = calloc(n, sizeof(*entries));
-		if (!entries) {
-			hsmca_error_set(err, "out of memory");
-			goto out;
-		}
-	}
-	for (i = 0; i < n; i++) {
-		entries[i].serial = rv[i].serial;
-		entries[i].serial_len = rv[i].serial_len;
-		entries[i].revoked_at = rv[i].revoked_at;
-		entries[i].reason = rv[i].reason;
-	}
-	ci.revoked = n;
-	hsmca_crl_tbs_encode(&tbs, ca->sigalg, ca->subject_der, ca->subject_der_len, ci.this_update,
-			     ci.next_update, entries, n, ca->ski, ci.number);
-	if (!hsmca_der_ok(&tbs)) {
-		hsmca_error_set(err, "out of memory");
-		goto out;
-	}
-
-	if (hsmca_ca_open_key(s, ca, &key, err) != 0)
+	if (crl_times(ca, next_update_secs, &ci, err) != 0 || lock_ca_dir(ca, &dirfd, err) != 0 ||
+	    crl_tbs(ca, &ci, &tbs, err) != 0 || hsmca_ca_open_key(s, ca, &key, err) != 0)
 		goto out;
 	if (hsmca_signed_assemble(key, ca->sigalg, tbs.buf, tbs.len, &crl, err) != 0 ||
-	    crl_check(crl.buf, crl.len, tbs.buf, tbs.len, ca, ci.number, n, err) != 0) {
+	    crl_check(crl.buf, crl.len, tbs.buf, tbs.len, ca, ci.number, ci.revoked, err) != 0) {
 		audit_failed(s, ca, ci.number, err ? err->msg : "");
 		goto out;
 	}
-
-	/* The number is spent before anyone sees the CRL: a crash from here on
-	 * skips a number, it never hands out two CRLs with the same one. */
-	len = snprintf(text, sizeof(text), "%" PRIu64 "\n", ci.number);
-	if (hsmca_path_join(path, sizeof(path), err, "%s/crlnumber", ca->dir) != 0 ||
-	    hsmca_write_atomic(path, text, (size_t)len, 0644, err) != 0)
+	if (crl_commit(s, ca, &ci, err) != 0)
 		goto out;
-	{
-		char num[24], cnt[24], nu[21];
-		const char *d[] = { "kind", "crl", "crl_number", num, "revoked", cnt, "next_update", nu,
-				    NULL };
-
-		snprintf(num, sizeof(num), "%" PRIu64, ci.number);
-		snprintf(cnt, sizeof(cnt), "%zu", n);
-		hsmca_format_time(ci.next_update, nu);
-		if (hsmca_session_audit(s, "sign", ca->name, "ok", d, err) != 0)
-			goto out;
-	}
 	hsmca_der_free(out);
 	*out = crl;
 	hsmca_der_init(&crl);
@@ -292,10 +309,8 @@ out:
 	hsmca_key_free(key);
 	hsmca_der_free(&crl);
 	hsmca_der_free(&tbs);
-	free(entries);
-	free(rv);
 	if (dirfd >= 0)
-		close(dirfd);
+		close(dirfd); /* releases the lock */
 	return ret;
 }
 

@@ -22,6 +22,8 @@
 #include "records.h"
 #include "testutil.h"
 
+#define HASH64 "0000000000000000000000000000000000000000000000000000000000000000"
+
 struct fixture {
 	char *dir;
 	char issued[PATH_MAX];
@@ -229,6 +231,22 @@ static void test_torn_tail(void **state)
 	assert_int_equal(hsmca_records_append(r, &late, &err), 0);
 	hsmca_records_close(r);
 	assert_int_equal(count_records(f->dir), 3);
+
+	/* Lines in another key order or with upper-case hex (not hsmca's own
+	 * shape) are loaded through the full JSON parse. */
+	append_raw(f->issued, "{\"subject\":\"CN=x\",\"serial\":\"0A0B0C\",\"profile\":\"p\","
+			      "\"not_before\":\"2030-01-01T00:00:00Z\",\"not_after\":\"2031-01-01T00:00:00Z\","
+			      "\"issued_at\":\"2030-01-01T00:00:00Z\",\"csr_key_sha256\":\"" HASH64 "\","
+			      "\"cert_sha256\":\"" HASH64 "\"}\n");
+	assert_int_equal(hsmca_records_open(f->dir, &r, &err), 0);
+	{
+		static const uint8_t abc[] = { 0x0a, 0x0b, 0x0c };
+
+		assert_true(hsmca_records_has_serial(r, abc, sizeof(abc)));
+		assert_true(hsmca_records_has_serial(r, late.serial, 16));
+	}
+	hsmca_records_close(r);
+	assert_int_equal(count_records(f->dir), 4);
 
 	/* A file that is nothing but a torn line is cut to empty. */
 	assert_int_equal(unlink(f->issued), 0);
