@@ -5,9 +5,18 @@
  * decoders (~170 µs per P-256 CSR, reference/performance.md); here EC and
  * Ed25519 keys are built from the raw point, and RSA goes through
  * d2i_PUBKEY. */
+/* EC keys are checked through the EC_KEY API, deprecated in OpenSSL 3.0:
+ * building an EVP_PKEY from a point goes through the provider's parameter
+ * machinery (~30 µs per key here, a third of a P-256 CSR check). */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include "issue.h"
 
+#include <pthread.h>
 #include <string.h>
+
+#include <openssl/ec.h>
+#include <openssl/ecdsa.h>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -408,25 +417,37 @@ int hsmca_csr_parse(const uint8_t *der, size_t len, struct hsmca_csr *csr, hsmca
 	return 0;
 }
 
-static EVP_PKEY *ec_pkey(const struct hsmca_csr *csr)
-{
-	/* The BIT STRING is the last 1 + point bytes of the SPKI. */
-	size_t plen = csr->key_type == HSMCA_KEY_EC_P256 ? 65 : 97;
-	const uint8_t *pt = csr->spki + csr->spki_len - plen;
-	OSSL_PARAM params[3];
-	EVP_PKEY_CTX *ctx;
-	EVP_PKEY *pkey = NULL;
+static EC_GROUP *groups[2];
+static pthread_once_t groups_once = PTHREAD_ONCE_INIT;
 
-	params[0] = OSSL_PARAM_construct_utf8_string(
-		OSSL_PKEY_PARAM_GROUP_NAME,
-		(char *)(csr->key_type == HSMCA_KEY_EC_P256 ? "prime256v1" : "secp384r1"), 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pt, plen);
-	params[2] = OSSL_PARAM_construct_end();
-	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-	if (ctx && EVP_PKEY_fromdata_init(ctx) > 0)
-		EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params);
-	EVP_PKEY_CTX_free(ctx);
-	return pkey;
+static void groups_init(void)
+{
+	groups[0] = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+	groups[1] = EC_GROUP_new_by_curve_name(NID_secp384r1);
+}
+
+/* Verify an ECDSA signature over a digest with the CSR's raw point.  o2i
+ * rejects points off the curve; P-256 and P-384 have cofactor 1, so that is
+ * the whole public-key validation. */
+static int ec_verify(const struct hsmca_csr *csr, const uint8_t *md, size_t mdlen)
+{
+	bool p256 = csr->key_type == HSMCA_KEY_EC_P256;
+	size_t plen = p256 ? 65 : 97;
+	const unsigned char *pt = csr->spki + csr->spki_len - plen;
+	EC_KEY *k;
+	int ok = -1;
+
+	pthread_once(&groups_once, groups_init);
+	k = EC_KEY_new();
+	if (!k || !groups[p256 ? 0 : 1] || EC_KEY_set_group(k, groups[p256 ? 0 : 1]) != 1 ||
+	    !o2i_ECPublicKey(&k, &pt, (long)plen)) {
+		EC_KEY_free(k);
+		return -2; /* invalid key */
+	}
+	if (ECDSA_verify(0, md, (int)mdlen, csr->sig, (int)csr->sig_len, k) == 1)
+		ok = 0;
+	EC_KEY_free(k);
+	return ok;
 }
 
 int hsmca_csr_verify(const struct hsmca_csr *csr, int min_rsa_bits, hsmca_error *err)
@@ -462,14 +483,13 @@ int hsmca_csr_verify(const struct hsmca_csr *csr, int min_rsa_bits, hsmca_error 
 		} else {
 			return hsmca_error_set(err, "the CSR's signature algorithm does not match its EC key");
 		}
-		pkey = ec_pkey(csr);
-		if (!pkey) {
-			hsmca_error_openssl(err, "the CSR's EC public key is invalid");
+		switch (ec_verify(csr, md, mdlen)) {
+		case 0:
+			break;
+		case -2:
+			hsmca_error_openssl(err, "the CSR's EC public key is not a valid point");
 			goto out;
-		}
-		pctx = EVP_PKEY_CTX_new(pkey, NULL);
-		if (!pctx || EVP_PKEY_verify_init(pctx) <= 0 ||
-		    EVP_PKEY_verify(pctx, csr->sig, csr->sig_len, md, mdlen) != 1) {
+		default:
 			hsmca_error_openssl(err, "the CSR's signature does not verify (forged or corrupted)");
 			goto out;
 		}

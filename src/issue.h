@@ -121,6 +121,7 @@ struct hsmca_batch_opts {
 struct hsmca_batch_stats {
 	size_t issued, failed;
 	double seconds;
+	double commit_seconds; /* wall time in group commits (fsync of records and audit) */
 	double cpu[3]; /* CPU seconds of the prepare, sign and finish threads (all pipelines) */
 };
 
