@@ -39,6 +39,7 @@ static const struct {
 	RV(CKR_SAVED_STATE_INVALID), RV(CKR_INFORMATION_SENSITIVE), RV(CKR_STATE_UNSAVEABLE),
 	RV(CKR_CRYPTOKI_NOT_INITIALIZED), RV(CKR_CRYPTOKI_ALREADY_INITIALIZED),
 	RV(CKR_MUTEX_BAD), RV(CKR_MUTEX_NOT_LOCKED), RV(CKR_FUNCTION_REJECTED),
+	RV(CKR_CURVE_NOT_SUPPORTED),
 };
 
 const char *hsmca_ckr_name(CK_RV rv)
@@ -66,6 +67,7 @@ static const char *ckr_reason(CK_RV rv)
 	case CKR_KEY_UNEXTRACTABLE: return "the key is not extractable";
 	case CKR_MECHANISM_INVALID: return "the token does not support this mechanism";
 	case CKR_KEY_SIZE_RANGE: return "the token does not support this key size";
+	case CKR_CURVE_NOT_SUPPORTED: return "the token does not support this curve";
 	case CKR_TEMPLATE_INCONSISTENT: return "the token rejected the key template";
 	case CKR_ATTRIBUTE_VALUE_INVALID: return "the token rejected an attribute value";
 	case CKR_TOKEN_WRITE_PROTECTED: return "the token is write-protected";

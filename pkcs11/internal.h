@@ -41,6 +41,31 @@ int hsmca_key_load_public(struct hsmca_key *k, hsmca_error *err);
 /* Fill k->info from the private key's attributes. */
 int hsmca_key_read_info(struct hsmca_key *k, hsmca_error *err);
 
+/* ---- TPM (libtpm2_pkcs11), pkcs11/tpm.c ---- */
+
+/* Whether a module path names libtpm2_pkcs11 (decided before loading it). */
+bool hsmca_tpm_module_path(const char *path);
+
+/* Before loading libtpm2_pkcs11: TPM2_PKCS11_LOG_LEVEL=0 and
+ * TSS2_LOG=all+NONE, each only if the user has not set it.  Not thread-safe
+ * (setenv); called while opening the module. */
+void hsmca_tpm_prepare_env(void);
+
+/* The TCTI the module uses, for messages ($TPM2_PKCS11_TCTI or a
+ * description of the TSS default).  Never NULL. */
+const char *hsmca_tpm_tcti(void);
+
+/* Like hsmca_ckr_error(), but on a TPM module a CKR_GENERAL_ERROR (and the
+ * like) says whether the TPM stopped answering — probed with one
+ * C_GenerateRandom on `probe` unless it is CK_INVALID_HANDLE — or refused
+ * this request, and names the TCTI.  m may be NULL.  Returns -1. */
+int hsmca_p11_error(const hsmca_module *m, CK_SESSION_HANDLE probe, hsmca_error *err, CK_RV rv,
+		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* hsmca_p11_error() for a call made on token t's session. */
+#define hsmca_token_error(t, err, rv, ...) \
+	hsmca_p11_error((t)->module, (t)->session, (err), (rv), __VA_ARGS__)
+
 /* Percent-encode (RFC 3986 unreserved kept unless `all`). */
 void hsmca_uri_escape(char *out, size_t outlen, const uint8_t *in, size_t n, bool all);
 

@@ -66,11 +66,11 @@ static int find_objects(hsmca_token *t, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJEC
 
 	rv = t->fns->C_FindObjectsInit(t->session, tmpl, n);
 	if (rv != CKR_OK)
-		return hsmca_ckr_error(err, rv, "search objects on token '%s'", t->info.label);
+		return hsmca_token_error(t, err, rv, "search objects on token '%s'", t->info.label);
 	rv = t->fns->C_FindObjects(t->session, out, FIND_MAX, count);
 	t->fns->C_FindObjectsFinal(t->session);
 	if (rv != CKR_OK)
-		return hsmca_ckr_error(err, rv, "search objects on token '%s'", t->info.label);
+		return hsmca_token_error(t, err, rv, "search objects on token '%s'", t->info.label);
 	return 0;
 }
 
@@ -168,7 +168,10 @@ int hsmca_key_read_info(struct hsmca_key *k, hsmca_error *err)
 	i->derive = get_bool(t, k->priv, CKA_DERIVE, NULL);
 	i->private_ = get_bool(t, k->priv, CKA_PRIVATE, NULL);
 	i->token = get_bool(t, k->priv, CKA_TOKEN, NULL);
-	i->tpm_bound = hsmca_module_is_tpm(t->module);
+	/* Generated in this TPM: its private part exists only wrapped by the
+	 * TPM's storage key (an imported key would be TPM-held too, but copies
+	 * of it may exist elsewhere, so it does not count). */
+	i->tpm_bound = hsmca_module_is_tpm(t->module) && i->local;
 	(void)err;
 	return 0;
 }
@@ -502,12 +505,12 @@ int hsmca_key_destroy(hsmca_key *k, hsmca_error *err)
 
 	rv = k->token->fns->C_DestroyObject(k->token->session, k->priv);
 	if (rv != CKR_OK)
-		return hsmca_ckr_error(err, rv, "destroy private key '%s'", k->info.label);
+		return hsmca_token_error(k->token, err, rv, "destroy private key '%s'", k->info.label);
 	k->priv = CK_INVALID_HANDLE;
 	if (k->pub != CK_INVALID_HANDLE) {
 		rv = k->token->fns->C_DestroyObject(k->token->session, k->pub);
 		if (rv != CKR_OK)
-			return hsmca_ckr_error(err, rv, "destroy public key '%s' (its private key is gone)",
+			return hsmca_token_error(k->token, err, rv, "destroy public key '%s' (its private key is gone)",
 					       k->info.label);
 		k->pub = CK_INVALID_HANDLE;
 	}
@@ -529,7 +532,7 @@ static int check_mechanism(hsmca_token *t, enum hsmca_key_type type, CK_MECHANIS
 					    "mechanism for it); nothing was created",
 				       tpm ? "TPM" : "token", hsmca_key_type_name(type));
 	if (rv != CKR_OK)
-		return hsmca_ckr_error(err, rv, "query the token's %s support", hsmca_key_type_name(type));
+		return hsmca_token_error(t, err, rv, "query the token's %s support", hsmca_key_type_name(type));
 	if (!(mi.flags & CKF_GENERATE_KEY_PAIR))
 		return hsmca_error_set(err, "this %s cannot generate %s key pairs; nothing was created",
 				       tpm ? "TPM" : "token", hsmca_key_type_name(type));
@@ -547,6 +550,14 @@ static int check_mechanism(hsmca_token *t, enum hsmca_key_type type, CK_MECHANIS
 				       tpm ? "TPM" : "token", hsmca_key_type_name(type),
 				       (unsigned long)mi.ulMaxKeySize);
 	return 0;
+}
+
+/* What a token answers to a key type or size it cannot make. */
+static bool unsupported(CK_RV rv)
+{
+	return rv == CKR_MECHANISM_INVALID || rv == CKR_KEY_SIZE_RANGE ||
+	       rv == CKR_CURVE_NOT_SUPPORTED || rv == CKR_ATTRIBUTE_VALUE_INVALID ||
+	       rv == CKR_DOMAIN_PARAMS_INVALID || rv == CKR_TEMPLATE_INCONSISTENT;
 }
 
 static int verify_generated(hsmca_key *k, hsmca_error *err)
@@ -600,13 +611,12 @@ int hsmca_key_generate(hsmca_token *t, enum hsmca_key_type type, const char *lab
 	case HSMCA_KEY_RSA_4096: mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN; bits = 4096; break;
 	default: return hsmca_error_set(err, "hsmca does not generate %s keys", hsmca_key_type_name(type));
 	}
-	/* TPM: libtpm2_pkcs11 has an EC mechanism but no Ed25519 curve. */
+	/* libtpm2_pkcs11 has no EdDSA at all; asking for the mechanism would only
+	 * make it print an ERROR line.  The RSA size limit is the TPM's own and
+	 * comes from C_GetMechanismInfo in check_mechanism(). */
 	if (tpm && type == HSMCA_KEY_ED25519)
-		return hsmca_error_set(err, "this TPM does not support ed25519 keys (TPM 2.0 has no "
-					    "Ed25519); nothing was created");
-	if (tpm && type == HSMCA_KEY_RSA_4096)
-		return hsmca_error_set(err, "this TPM does not support rsa-4096 keys (TPM 2.0 RSA "
-					    "stops at 3072 bits here); nothing was created");
+		return hsmca_error_set(err, "this TPM does not support ed25519 keys (libtpm2_pkcs11 "
+					    "has no EdDSA); nothing was created");
 	if (check_mechanism(t, type, mech.mechanism, err) != 0)
 		return -1;
 	if (hsmca_key_label_exists(t, label, &exists, err) != 0)
@@ -636,13 +646,14 @@ int hsmca_key_generate(hsmca_token *t, enum hsmca_key_type type, const char *lab
 	priv[npriv++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
 	priv[npriv++] = (CK_ATTRIBUTE){ CKA_ID, id, sizeof(id) };
 	npriv_base = npriv;
-	priv[npriv++] = (CK_ATTRIBUTE){ CKA_DECRYPT, &no, sizeof(no) };
 	priv[npriv++] = (CK_ATTRIBUTE){ CKA_UNWRAP, &no, sizeof(no) };
 	priv[npriv++] = (CK_ATTRIBUTE){ CKA_DERIVE, &no, sizeof(no) };
-	/* libtpm2_pkcs11 answers explicit FALSE usage attributes with
-	 * CKR_GENERAL_ERROR (reference/tokens.md): leave them out there. */
-	if (tpm)
-		npriv = npriv_base;
+	/* libtpm2_pkcs11 fails CKA_DECRYPT=FALSE with CKR_GENERAL_ERROR ("User
+	 * specified and TPM specified attr mismatch": its TPM keys always carry
+	 * decrypt) but takes UNWRAP/DERIVE=FALSE (docs/tpm.md, Findings).  The
+	 * key shows decrypt=TRUE; it still never leaves the TPM. */
+	if (!tpm)
+		priv[npriv++] = (CK_ATTRIBUTE){ CKA_DECRYPT, &no, sizeof(no) };
 
 	rv = t->fns->C_GenerateKeyPair(t->session, &mech, pub, npub, priv, npriv, &hpub, &hpriv);
 	if (!tpm && (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_VALUE_INVALID ||
@@ -652,9 +663,13 @@ int hsmca_key_generate(hsmca_token *t, enum hsmca_key_type type, const char *lab
 		rv = t->fns->C_GenerateKeyPair(t->session, &mech, pub, npub, priv, npriv_base, &hpub,
 					       &hpriv);
 	}
+	if (rv != CKR_OK && tpm && unsupported(rv))
+		return hsmca_ckr_error(err, rv, "this TPM does not support %s keys (it refused to "
+						"generate '%s'); nothing was created",
+				       hsmca_key_type_name(type), label);
 	if (rv != CKR_OK)
-		return hsmca_ckr_error(err, rv, "generate %s key '%s' on token '%s'",
-				       hsmca_key_type_name(type), label, t->info.label);
+		return hsmca_token_error(t, err, rv, "generate %s key '%s' on token '%s'",
+					 hsmca_key_type_name(type), label, t->info.label);
 	if (key_new(t, hpriv, true, &k, err) != 0)
 		goto destroy;
 	k->pub = hpub;

@@ -118,6 +118,9 @@ int hsmca_module_open(const char *path_or_name, hsmca_module **out, hsmca_error 
 		hsmca_error_set(err, "cannot load PKCS#11 module %s: not a regular file", m->path);
 		goto fail;
 	}
+	m->is_tpm = hsmca_tpm_module_path(m->path);
+	if (m->is_tpm)
+		hsmca_tpm_prepare_env();
 	/* Unmanaged: p11-kit only dlopens this one module; we drive C_Initialize. */
 	m->fns = p11_kit_module_load(m->path, P11_KIT_MODULE_UNMANAGED | P11_KIT_MODULE_CRITICAL);
 	if (!m->fns) {
@@ -135,7 +138,17 @@ int hsmca_module_open(const char *path_or_name, hsmca_module **out, hsmca_error 
 		rv = m->fns->C_Initialize(&args);
 	}
 	if (rv != CKR_OK) {
-		hsmca_ckr_error(err, rv, "cannot initialise PKCS#11 module %s", m->path);
+		if (m->is_tpm && rv == CKR_GENERAL_ERROR) {
+			/* libtpm2_pkcs11 connects to the TPM in C_Initialize. */
+			hsmca_error_set(err, "cannot initialise PKCS#11 module %s: no TPM answered "
+					     "through TCTI %s (check the TPM device or that "
+					     "tpm2-abrmd/swtpm runs, and TPM2_PKCS11_TCTI) (PKCS#11 %s)",
+					m->path, hsmca_tpm_tcti(), hsmca_ckr_name(rv));
+			if (err)
+				err->code = rv;
+		} else {
+			hsmca_ckr_error(err, rv, "cannot initialise PKCS#11 module %s", m->path);
+		}
 		p11_kit_module_release(m->fns);
 		m->fns = NULL;
 		goto fail;
@@ -147,8 +160,7 @@ int hsmca_module_open(const char *path_or_name, hsmca_module **out, hsmca_error 
 		hsmca_p11_string(m->description, sizeof(m->description), info.libraryDescription,
 				 sizeof(info.libraryDescription));
 	}
-	m->is_tpm = strstr(m->path, "tpm2_pkcs11") != NULL ||
-		    strstr(m->manufacturer, "tpm2-software") != NULL;
+	m->is_tpm = m->is_tpm || strstr(m->manufacturer, "tpm2-software") != NULL;
 	m->is_software = strstr(m->manufacturer, "SoftHSM") != NULL ||
 			 strstr(m->description, "SoftHSM") != NULL;
 	*out = m;
@@ -202,7 +214,7 @@ int hsmca_module_tokens(hsmca_module *m, struct hsmca_token_info **out, size_t *
 
 	rv = m->fns->C_GetSlotList(CK_TRUE, NULL, &count);
 	if (rv != CKR_OK) {
-		hsmca_ckr_error(err, rv, "list slots of %s", m->path);
+		hsmca_p11_error(m, CK_INVALID_HANDLE, err, rv, "list slots of %s", m->path);
 		goto out;
 	}
 	slots = calloc(count ? count : 1, sizeof(*slots));
@@ -213,7 +225,7 @@ int hsmca_module_tokens(hsmca_module *m, struct hsmca_token_info **out, size_t *
 	}
 	rv = m->fns->C_GetSlotList(CK_TRUE, slots, &count);
 	if (rv != CKR_OK) {
-		hsmca_ckr_error(err, rv, "list slots of %s", m->path);
+		hsmca_p11_error(m, CK_INVALID_HANDLE, err, rv, "list slots of %s", m->path);
 		goto out;
 	}
 	for (i = 0; i < count; i++) {
@@ -270,7 +282,7 @@ int hsmca_module_init_token(hsmca_module *m, const char *label, const struct hsm
 	memcpy(padded, label, strlen(label));
 	rv = m->fns->C_InitToken(target, (CK_UTF8CHAR_PTR)so_pin->value, so_pin->len, padded);
 	if (rv != CKR_OK) {
-		hsmca_ckr_error(err, rv, "initialise token '%s' in slot %lu", label, (unsigned long)target);
+		hsmca_p11_error(m, CK_INVALID_HANDLE, err, rv, "initialise token '%s' in slot %lu", label, (unsigned long)target);
 		goto out;
 	}
 	/* Some modules (SoftHSM2) move the new token to a fresh slot id. */
@@ -293,18 +305,18 @@ int hsmca_module_init_token(hsmca_module *m, const char *label, const struct hsm
 	}
 	rv = m->fns->C_OpenSession(target, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
 	if (rv != CKR_OK) {
-		hsmca_ckr_error(err, rv, "open a session on token '%s'", label);
+		hsmca_p11_error(m, CK_INVALID_HANDLE, err, rv, "open a session on token '%s'", label);
 		goto out;
 	}
 	rv = m->fns->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)so_pin->value, so_pin->len);
 	if (rv != CKR_OK) {
-		hsmca_ckr_error(err, rv, "log in as security officer on token '%s'", label);
+		hsmca_p11_error(m, s, err, rv, "log in as security officer on token '%s'", label);
 		goto out;
 	}
 	rv = m->fns->C_InitPIN(s, (CK_UTF8CHAR_PTR)user_pin->value, user_pin->len);
 	m->fns->C_Logout(s);
 	if (rv != CKR_OK) {
-		hsmca_ckr_error(err, rv, "set the user PIN on token '%s'", label);
+		hsmca_p11_error(m, s, err, rv, "set the user PIN on token '%s'", label);
 		goto out;
 	}
 	*slot = target;

@@ -82,11 +82,11 @@ int hsmca_key_sign_raw(hsmca_key *k, enum hsmca_sigalg alg, const uint8_t *data,
 	}
 	rv = k->token->fns->C_SignInit(k->token->session, &mech, k->priv);
 	if (rv != CKR_OK)
-		return hsmca_ckr_error(err, rv, "sign with key '%s' (%s)", k->info.label,
+		return hsmca_token_error(k->token, err, rv, "sign with key '%s' (%s)", k->info.label,
 				       hsmca_sigalg_name(alg));
 	rv = k->token->fns->C_Sign(k->token->session, (CK_BYTE_PTR)data, len, sig, &out);
 	if (rv != CKR_OK)
-		return hsmca_ckr_error(err, rv, "sign with key '%s' (%s)", k->info.label,
+		return hsmca_token_error(k->token, err, rv, "sign with key '%s' (%s)", k->info.label,
 				       hsmca_sigalg_name(alg));
 	*siglen = out;
 	return 0;

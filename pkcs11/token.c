@@ -22,7 +22,8 @@ static int open_session(hsmca_module *m, const struct hsmca_token_info *ti, hsmc
 				   &t->session);
 	if (rv != CKR_OK) {
 		free(t);
-		return hsmca_ckr_error(err, rv, "open a session on token '%s'", ti->label);
+		return hsmca_p11_error(m, CK_INVALID_HANDLE, err, rv, "open a session on token '%s'",
+				       ti->label);
 	}
 	*out = t;
 	return 0;
@@ -135,7 +136,7 @@ int hsmca_token_login(hsmca_token *t, bool so, const struct hsmca_pin *pin, hsmc
 			return hsmca_ckr_error(err, rv, "log in to token '%s': wrong %s PIN — few tries remain",
 					       t->info.label, so ? "SO" : "user");
 	}
-	return hsmca_ckr_error(err, rv, "log in to token '%s' as %s", t->info.label,
+	return hsmca_token_error(t, err, rv, "log in to token '%s' as %s", t->info.label,
 			       so ? "security officer" : "user");
 }
 
@@ -144,7 +145,7 @@ int hsmca_token_random(hsmca_token *t, uint8_t *buf, size_t len, hsmca_error *er
 	CK_RV rv = t->fns->C_GenerateRandom(t->session, buf, len);
 
 	if (rv != CKR_OK)
-		return hsmca_ckr_error(err, rv, "draw %zu random bytes from token '%s'", len, t->info.label);
+		return hsmca_token_error(t, err, rv, "draw %zu random bytes from token '%s'", len, t->info.label);
 	return 0;
 }
 

@@ -162,7 +162,7 @@ struct hsmca_key_info {
 	enum hsmca_key_type type;
 	bool sensitive, extractable, always_sensitive, never_extractable, local;
 	bool sign, decrypt, unwrap, derive, private_, token;
-	bool tpm_bound;
+	bool tpm_bound; /* generated in (CKA_LOCAL) and held by a TPM: usable only through it */
 };
 
 /* Generate a pair: CKA_TOKEN, CKA_PRIVATE, SENSITIVE=TRUE,

@@ -120,27 +120,41 @@ cmd_env() {
 # --- start ---
 
 # Two consecutive free ports P, P+1 on 127.0.0.1 (the swtpm TCTI uses P+1
-# as the control port). Another process may still take them before swtpm
-# binds; start retries with new ports then.
+# as the control port); $1, if given, is tried first. Another process may
+# still take them before swtpm binds; start retries with new ports then.
 free_port_pair() {
-	"$PY" - <<'EOF'
-import socket
-for _ in range(100):
-    a = socket.socket()
-    a.bind(("127.0.0.1", 0))
-    p = a.getsockname()[1]
-    if p >= 65535:
-        a.close()
-        continue
-    b = socket.socket()
+	"$PY" - "${1:-0}" <<'EOF'
+import socket, sys
+
+def pair(p):
+    a, b = socket.socket(), socket.socket()
+    if p:
+        # The previous run's port: its connections may linger in TIME_WAIT,
+        # which swtpm (SO_REUSEADDR) does not mind either.
+        for s in (a, b):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
+        a.bind(("127.0.0.1", p))
+        p = a.getsockname()[1]
+        if p >= 65535:
+            return None
         b.bind(("127.0.0.1", p + 1))
+        return p
     except OSError:
+        return None
+    finally:
         a.close()
         b.close()
-        continue
-    print(p)
-    break
+
+want = int(sys.argv[1])
+if 1024 < want < 65535 and pair(want):
+    print(want)
+    raise SystemExit(0)
+for _ in range(100):
+    p = pair(0)
+    if p:
+        print(p)
+        break
 else:
     raise SystemExit("no free port pair")
 EOF
@@ -164,9 +178,14 @@ EOF
 }
 
 start_swtpm() { # -> sets PORT
-	local attempt
+	local attempt prev=
+	# The port of the last run in this DIR, if still free: the TCTI (its
+	# bus name carries the port) then stays the same across a restart, so
+	# a state directory made with `hsmca init --tpm --tcti ...` keeps working.
+	[[ -s "$DIR/port" ]] && prev=$(tr -dc 0-9 <"$DIR/port")
 	for attempt in 1 2 3 4 5; do
-		PORT=$(free_port_pair) || die "no free port pair on 127.0.0.1"
+		PORT=$(free_port_pair "$prev") || die "no free port pair on 127.0.0.1"
+		prev=
 		rm -f "$DIR/swtpm.pid"
 		if swtpm socket --tpm2 \
 			--tpmstate "dir=$DIR/state,mode=0600" \
@@ -177,6 +196,7 @@ start_swtpm() { # -> sets PORT
 			--log "file=$DIR/swtpm.log" \
 			--daemon </dev/null >>"$DIR/swtpm.log" 2>&1; then
 			wait_for 5 pid_of swtpm swtpm || start_fail "swtpm wrote no PID file"
+			printf '%s\n' "$PORT" >"$DIR/port"
 			return 0
 		fi
 		printf 'tpm-sim: swtpm on port %s failed (attempt %s), retrying\n' "$PORT" "$attempt" >&2
