@@ -37,13 +37,39 @@ say "independent verification of the root with openssl"
 openssl verify -check_ss_sig -CAfile "$demo/talos-access.pem" "$demo/talos-access.pem"
 openssl x509 -in "$demo/talos-access.pem" -noout -subject -issuer -serial -dates -ext basicConstraints,keyUsage
 
-say "audit log"
+say "issuance in the token: a Talos admin credential from a CSR made with openssl"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$demo/alice.key" \
+  -subj "/CN=alice/O=os:admin" -out "$demo/alice.csr" 2>/dev/null
+"$hsmca" sign talos-access --csr "$demo/alice.csr" --profile talos-admin --out "$demo/alice.crt"
+openssl verify -CAfile "$demo/talos-access.pem" "$demo/alice.crt"
+
+say "batch issuance: eight Talos reader credentials from a directory of CSRs (hsmca issue --jobs 2)"
+mkdir -p "$demo/csrs"
+mk() { openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+         -subj "$2" -out "$demo/csrs/$1.csr" 2>/dev/null; }
+for i in 1 2 3 4 5 6 7 8; do mk "user$i" "/CN=user$i/O=os:reader"; done
+"$hsmca" issue talos-access --profile talos-reader --csr-dir "$demo/csrs" --out-dir "$demo/certs" --jobs 2
+ls "$demo/certs"
+
+say "a bad request is refused with the reason: CA:TRUE under a leaf profile"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+  -subj "/CN=mallory/O=os:admin" -addext "basicConstraints=critical,CA:TRUE" -out "$demo/bad.csr" 2>/dev/null
+"$hsmca" sign talos-access --csr "$demo/bad.csr" --profile talos-admin --out "$demo/bad.crt" \
+  && { echo "demo: the bad CSR was accepted" >&2; exit 1; } || true
+
+say "issuance speed against the token's own signing rate (hsmca bench issue)"
+"$hsmca" bench issue --count 5000
+
+say "records and audit log"
+"$hsmca" certs list talos-access | head -5
 "$hsmca" audit verify
 
 cat <<EOT
 
 What to look at:
   $demo/talos-access.pem          the root certificate (public)
+  $demo/alice.crt, $demo/certs/   certificates signed in the token
+  hsmca --home $HSMCA_HOME certs list       every issued certificate, from the records
   $HSMCA_HOME/audit.log           one hash-chained JSON line per key event
   hsmca --home $HSMCA_HOME key show talos-access-key
                                   the proof attributes read back from the token

@@ -72,6 +72,29 @@ static int parse_override(const char *s, char *cn, size_t cnlen, char (*o)[64], 
 	return 0;
 }
 
+/* RFC 4514 text of CN + O values, with the special characters escaped. */
+static void subject_text(const struct hsmca_plan *plan, char *out, size_t outlen)
+{
+	size_t o = 0, i;
+
+	for (i = 0; i <= plan->n_o && o + 1 < outlen; i++) {
+		const char *v = i == 0 ? plan->cn : plan->o[i - 1];
+		const char *attr = i == 0 ? "CN=" : ",O=";
+
+		if (i == 0 && !*v)
+			attr = "";
+		o += (size_t)snprintf(out + o, outlen - o, "%s", attr);
+		for (; *v && o + 3 < outlen; v++) {
+			if (strchr(",+\\\"<>;=", *v) || (*v == '#' && v == (i == 0 ? plan->cn : plan->o[i - 1])))
+				out[o++] = '\\';
+			out[o++] = *v;
+		}
+		if (o >= outlen)
+			o = outlen - 1;
+		out[o] = '\0';
+	}
+}
+
 static const char *eku_name(unsigned bit)
 {
 	switch (bit) {
@@ -329,10 +352,7 @@ int hsmca_issue_record(const struct hsmca_issuer *iss, const struct hsmca_csr *c
 	memset(&rec, 0, sizeof(rec));
 	memcpy(rec.serial, serial, serial_len);
 	rec.serial_len = serial_len;
-	if (plan->n_o)
-		snprintf(rec.subject, sizeof(rec.subject), "CN=%s,O=%s", plan->cn, plan->o[0]);
-	else
-		snprintf(rec.subject, sizeof(rec.subject), "CN=%s", plan->cn);
+	subject_text(plan, rec.subject, sizeof(rec.subject));
 	snprintf(rec.profile, sizeof(rec.profile), "%s", iss->profile.name);
 	rec.not_before = plan->not_before;
 	rec.not_after = plan->not_after;
@@ -437,13 +457,20 @@ int hsmca_issue_one(struct hsmca_session *s, const struct hsmca_issue_request *r
 	if (hsmca_csr_verify(&csr, iss.profile.min_rsa_bits, err) != 0 ||
 	    hsmca_issue_plan(&iss, &csr, &in, &plan, err) != 0)
 		goto out;
-	do {
+	/* 159 random bits collide never in practice; a token RNG that repeats
+	 * itself is broken, and we stop rather than spin. */
+	for (i = 0, rc = 1; rc == 1 && i < 8; i++) {
 		if (hsmca_serial_random(s->token, serial, 20, err) != 0)
 			goto out;
 		rc = hsmca_records_reserve_serial(iss.records, serial, 20, err);
 		if (rc < 0)
 			goto out;
-	} while (rc == 1);
+	}
+	if (rc == 1) {
+		hsmca_error_set(err, "the token's random generator returned 8 serials already in use; "
+				     "refusing to issue (is the token's RNG broken?)");
+		goto out;
+	}
 	if (hsmca_issue_tbs(&iss, &csr, &plan, serial, 20, &scratch, &tbs, err) != 0 ||
 	    hsmca_issue_lint_fast(&iss, &plan, serial, 20, err) != 0 ||
 	    hsmca_issue_lint_full(&iss, &plan, &tbs, err) != 0)
@@ -474,10 +501,7 @@ int hsmca_issue_one(struct hsmca_session *s, const struct hsmca_issue_request *r
 	out->not_before = plan.not_before;
 	out->not_after = plan.not_after;
 	snprintf(out->note, sizeof(out->note), "%s", plan.note);
-	if (plan.n_o)
-		snprintf(out->subject, sizeof(out->subject), "CN=%s,O=%s", plan.cn, plan.o[0]);
-	else
-		snprintf(out->subject, sizeof(out->subject), "CN=%s", plan.cn);
+	subject_text(&plan, out->subject, sizeof(out->subject));
 	ret = 0;
 out:
 	free(pem_scratch);

@@ -3,6 +3,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "common/util.h"
 
 static const struct cli_command commands[] = {
 	{ "init", cmd_init,
@@ -148,6 +151,17 @@ int main(int argc, char **argv)
 	if (i >= argc) {
 		usage(stderr);
 		return CLI_USAGE;
+	}
+	{
+		/* A mistyped test clock must not silently become the real one. */
+		const char *fake = getenv("HSMCA_NOW");
+		time_t t;
+		hsmca_error err = { "", 0 };
+
+		if (fake && *fake && hsmca_parse_time(fake, "HSMCA_NOW", &t, &err) != 0) {
+			fprintf(stderr, "hsmca: %s\n", err.msg);
+			return CLI_USAGE;
+		}
 	}
 	for (c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
 		if (strcmp(commands[c].name, argv[i]) == 0)

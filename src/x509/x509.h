@@ -89,6 +89,17 @@ int hsmca_serial_random(hsmca_token *t, uint8_t *serial, size_t len, hsmca_error
 int hsmca_signed_assemble(hsmca_key *k, enum hsmca_sigalg a, const uint8_t *tbs, size_t tbs_len,
 			  struct hsmca_der *out, hsmca_error *err);
 
+/* A verifier for many signatures by one key (the batch path). */
+struct hsmca_fastverify {
+	EVP_PKEY *pkey;
+	void *ec; /* EC_KEY for EC keys */
+	enum hsmca_sigalg alg;
+};
+int hsmca_fastverify_init(struct hsmca_fastverify *v, EVP_PKEY *pub, enum hsmca_sigalg alg);
+int hsmca_fastverify(struct hsmca_fastverify *v, const uint8_t *msg, size_t len, const uint8_t *sig,
+		     size_t siglen, hsmca_error *err);
+void hsmca_fastverify_free(struct hsmca_fastverify *v);
+
 /* Assemble SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING sig } (no checks). */
 int hsmca_signed_build(enum hsmca_sigalg a, const uint8_t *tbs, size_t tbs_len, const uint8_t *sig,
 		       size_t siglen, struct hsmca_der *out, hsmca_error *err);
