@@ -286,7 +286,7 @@ m=$(it_ok "$PY" "$WORK/promparse.py" "$WORK/hsmca.prom")
 it_assert_eq "2 1 1" "$(printf '%s' "$m" | json_get 'len(o["hsmca_certificate_expiry_seconds"]), len(o["hsmca_ca_expiry_seconds"]), len(o["hsmca_check_timestamp_seconds"])' | tr -d '(),')" \
 	"one sample per live certificate, one per CA, one timestamp"
 dave_subject=$("$HSMCA" --json certs list | json_get '[c["subject"] for c in o if c["serial"]=="'"$s4"'"][0]')
-it_assert_contains "$dave_subject" '"the"' "dave's recorded subject holds the quotes"
+it_assert_contains "$dave_subject" '\"the\" \\ admin' "dave's recorded subject keeps the quotes and backslash, RFC 4514-escaped"
 it_assert_eq "$dave_subject|client|root" \
 	"$(printf '%s' "$m" | json_get '"|".join([s for s in o["hsmca_certificate_expiry_seconds"] if s[0]["serial"]=="'"$s4"'"][0][0][k] for k in ("subject","profile","ca"))')" \
 	"subject (quotes, backslash), profile and ca labels round-trip through the escaping"
