@@ -1,0 +1,134 @@
+/* Kamaji tenant CA rotation (hsmca tenant rotate-ca).
+ *
+ * A Kamaji TenantControlPlane keeps its CA and every leaf certificate and
+ * kubeconfig in eleven Secrets `<name>-…` of the tenant namespace.  Kamaji
+ * holds the tenant CA key itself (it signs leaves in-process), so this is not
+ * a hardware-held CA: hsmca drives Kamaji's own regeneration, safely, and
+ * proves the outcome.  Steps (docs/rotation.md, "Kamaji tenant rotation"):
+ *
+ *   record-old  old CA fingerprint and certificate (public), the uids of the
+ *               eleven Secrets and of the pods to restart and await; the old
+ *               admin kubeconfig is read into memory only
+ *   delete      the eleven Secrets, each with a uid precondition (method
+ *               delete), or the certs.kamaji.clastix.io/rotate annotation on
+ *               <name>-ca (method annotate)
+ *   restart     Kamaji controller pods and the tenant's kcsi-driver pods
+ *   wait        by watching, until a deadline: every Secret back with the new
+ *               CA and no certificate of the old one, the TenantControlPlane
+ *               Ready, the restarted pods and the tenant's virt-launcher pods
+ *               replaced and Ready
+ *   write       the new admin kubeconfig, 0600, atomically
+ *   prove       the new kubeconfig gets an answer from the tenant API server;
+ *               the old one is refused
+ *   done        audit line with both fingerprints; the journal is closed
+ *
+ * Every step is journaled (fsynced JSON lines) in
+ * <home>/tenant/<namespace>-<name>/journal.jsonl under an exclusive flock on
+ * the `lock` file beside it; a run that was killed is continued with
+ * resume, which never deletes a Secret or pod twice: once the first deletion
+ * is journaled as begun, only the incarnations recorded before (by uid) are
+ * ever deleted, and a resumed run waits.
+ *
+ * The library prints nothing: progress goes to the caller's callback.  No
+ * Secret data (every one of the eleven holds a private key) is ever written
+ * to the journal, the audit log, an error message or the callback; the new
+ * admin kubeconfig goes only to the 0600 output file.
+ *
+ * Test hook: environment HSMCA_FAULT=tenant:<point> makes the process kill
+ * itself (SIGKILL) at that point: record-old, delete-one, delete, annotate,
+ * restart-one, restart, wait, write, prove.
+ *
+ * Not thread-safe: one rotation per process at a time. */
+#ifndef HSMCA_TENANT_TENANT_H
+#define HSMCA_TENANT_TENANT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "common/error.h"
+
+#define HSMCA_TENANT_SECRETS 11
+#define HSMCA_TENANT_DEFAULT_TIMEOUT_S 900
+#define HSMCA_TENANT_ROTATE_ANNOTATION "certs.kamaji.clastix.io/rotate"
+
+/* The suffixes of the eleven Secrets, "ca" first. */
+extern const char *const hsmca_tenant_secret_suffixes[HSMCA_TENANT_SECRETS];
+
+typedef enum hsmca_tenant_method {
+	HSMCA_TENANT_METHOD_DELETE = 0, /* delete the eleven Secrets (the seed procedure) */
+	HSMCA_TENANT_METHOD_ANNOTATE,   /* annotate <name>-ca, Kamaji rotates in place */
+} hsmca_tenant_method;
+
+/* Progress: `step` is the step name ("record-old", "delete", ...), `msg` one
+ * human-readable line without a newline.  Never carries Secret data. */
+typedef void (*hsmca_tenant_progress_fn)(void *arg, const char *step, const char *msg);
+
+typedef struct hsmca_tenant_opts {
+	const char *name;             /* TenantControlPlane name (required) */
+	const char *namespace;        /* tenant namespace (required) */
+	const char *kamaji_namespace; /* NULL: "cozy-kamaji" */
+	const char *kubeconfig;       /* management cluster kubeconfig file (required) */
+	const char *home;             /* resolved state directory (required except for plan) */
+	const char *out;              /* new admin kubeconfig; NULL: the journal's, else
+				       * "<name>-admin.kubeconfig" in the working directory */
+	hsmca_tenant_method method;
+	bool method_given;            /* method was chosen explicitly (checked on resume) */
+	int64_t timeout_s;            /* bound of the wait step in this run; 0: default */
+	hsmca_tenant_progress_fn progress; /* may be NULL */
+	void *progress_arg;
+} hsmca_tenant_opts;
+
+typedef struct hsmca_tenant_result {
+	char old_ca_sha256[65];   /* SHA-256 of the old CA certificate (DER), hex */
+	char new_ca_sha256[65];
+	char out[PATH_MAX];       /* where the new admin kubeconfig was written */
+	char kubeconfig_key[32];  /* "super-admin.conf" or "admin.conf" */
+	char tenant_version[64];  /* gitVersion the tenant API server answered with */
+	char old_kubeconfig[256]; /* how the old admin kubeconfig, as it was, was refused */
+	char old_credential[256]; /* how the old client certificate was refused (or why
+				   * that was not proven) */
+	bool resumed;             /* continued a journaled run */
+	unsigned deleted;         /* Secrets deleted in this run */
+	unsigned already_gone;    /* recorded Secrets/pods found already replaced (resume) */
+	unsigned restarted;       /* pods deleted in this run */
+	unsigned lists, expired, reconnects; /* watch statistics of the wait step */
+} hsmca_tenant_result;
+
+/* The dry run: read (GET/LIST only) what a rotation would touch and return
+ * it as a new JSON object (json_object_put()):
+ *   {"tenant","namespace","kamaji_namespace","method","server","ca_sha256",
+ *    "tenantcontrolplane":{"name","status"},
+ *    "delete":[{"name","uid","resourceVersion"} | {"name","missing":true}]
+ *      or "annotate":{"secret","annotation"},
+ *    "restart":[{"namespace","selector","pods":[{"name","uid"}]}],
+ *    "await":{"secrets":[names],"tenantcontrolplane":"Ready",
+ *             "pods":[{"namespace","selector","prefix","pods":[...]}]},
+ *    "out", "journal": null | {"path","step","destructive"}}
+ * Nothing is changed; no journal or lock is created.  o->home may be NULL
+ * (then "journal" is null).  Errors: the API server cannot be reached or
+ * refuses, <name>-ca or the TenantControlPlane does not exist. */
+int hsmca_tenant_plan(const hsmca_tenant_opts *o, json_object **plan, hsmca_error *err);
+
+/* Run the rotation, or continue a journaled one (resume).  Without resume,
+ * an unfinished journal is an error that says to resume or abort; with
+ * resume, a missing journal is an error.  On resume the journal's method,
+ * Kamaji namespace and output path are used (a different explicit method
+ * is an error; an explicit o->out replaces the journal's).  *res is filled
+ * as far as the run got, also on error.  The state directory must exist
+ * and be an hsmca state directory (hsmca.yaml): it holds the journal and
+ * the audit log.  Errors leave the journal in place for resume and say
+ * which step failed. */
+int hsmca_tenant_rotate(const hsmca_tenant_opts *o, bool resume, hsmca_tenant_result *res,
+			hsmca_error *err);
+
+/* Clear an unfinished rotation's journal when nothing destructive was done
+ * yet (the journal is kept as aborted-<time>.jsonl beside it).  If the
+ * deletion (or annotation) was already journaled as begun, refuses: Kamaji
+ * is regenerating the tenant's Secrets and that cannot be undone; resume is
+ * the way on.  `msg` receives one line saying what was done. */
+int hsmca_tenant_abort(const hsmca_tenant_opts *o, char *msg, size_t msglen, hsmca_error *err);
+
+#endif
