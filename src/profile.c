@@ -103,16 +103,21 @@ int hsmca_profile_get(const char *home, const char *name, struct hsmca_profile_d
 	char path[PATH_MAX];
 	size_t i;
 
+	if (hsmca_yname_valid(name) &&
+	    hsmca_path_join(path, sizeof(path), err, "%s/profiles/%s.yaml", home, name) != 0)
+		return -1;
 	for (i = 0; i < hsmca_profile_builtin_count(); i++) {
 		if (strcmp(builtins[i].name, name) == 0) {
+			/* Two meanings for one name is how a certificate gets the wrong one. */
+			if (hsmca_yname_valid(name) && access(path, F_OK) == 0)
+				return hsmca_error_set(err, "custom profile %s would shadow the built-in profile "
+							    "'%s'; rename the file", path, name);
 			*out = builtins[i];
 			return 0;
 		}
 	}
 	if (!hsmca_yname_valid(name))
 		return hsmca_error_set(err, "unknown profile '%s' (see 'hsmca profiles list')", name);
-	if (hsmca_path_join(path, sizeof(path), err, "%s/profiles/%s.yaml", home, name) != 0)
-		return -1;
 	if (access(path, F_OK) != 0)
 		return hsmca_error_set(err, "unknown profile '%s': not built in and no %s "
 					    "(see 'hsmca profiles list')", name, path);

@@ -123,14 +123,41 @@ int hsmca_fsync_dir(const char *dir, hsmca_error *err)
 	return 0;
 }
 
+/* Outputs like /dev/stdout, /dev/null or a FIFO are written in place: a
+ * rename over them would replace the device node or the link itself. */
+static int write_in_place(const char *path, const void *data, size_t len, hsmca_error *err)
+{
+	int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0)
+		return hsmca_error_errno(err, "cannot open %s", path);
+	if (write_all(fd, data, len) != 0) {
+		hsmca_error_errno(err, "cannot write %s", path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 int hsmca_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		       hsmca_error *err)
 {
 	char tmp[PATH_MAX];
 	char dircopy[PATH_MAX];
+	char real[PATH_MAX];
+	struct stat st;
 	int fd = -1;
 	int ret = -1;
 
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode))
+			return hsmca_error_set(err, "%s is a directory", path);
+		return write_in_place(path, data, len, err);
+	}
+	/* A symlink to a regular file: replace the file it names, not the link. */
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && realpath(path, real))
+		path = real;
 	if (hsmca_path_join(tmp, sizeof(tmp), err, "%s.tmp.%ld", path, (long)getpid()) != 0)
 		return -1;
 	if (hsmca_path_join(dircopy, sizeof(dircopy), err, "%s", path) != 0)

@@ -145,6 +145,11 @@ it_fail() {
 it_summary() {
 	_it_need_setup
 	local passed failed
+	# A test (or hsmca) that renamed a file over /dev/null breaks every later
+	# test on the machine: catch the culprit here.
+	if [ ! -c /dev/null ]; then
+		it_fail "/dev/null is no longer a character device (something wrote over it)"
+	fi
 	passed=$(grep -c '^PASS' "$WORK/.it/results" || true)
 	failed=$(grep -c '^FAIL' "$WORK/.it/results" || true)
 	_it_summary_done=1
