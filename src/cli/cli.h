@@ -62,6 +62,9 @@ int cmd_bench(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
 int cmd_crl(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_rotate_ca(int argc, char **argv);
+int cmd_rotate(int argc, char **argv);
+int cmd_talos(int argc, char **argv);
 int cmd_tenant(int argc, char **argv);
 
 #endif

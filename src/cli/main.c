@@ -38,6 +38,17 @@ static const struct cli_command commands[] = {
 	{ "check", cmd_check, "check [--warn 90d] [--grace 30d] [--all] [--json] [--metrics FILE]",
 	  "report CAs and certificates that expire within the window (exit 1 if any)" },
 	{ "audit", cmd_audit, "audit verify", "verify the hash chain of the audit log" },
+	{ "rotate-ca", cmd_rotate_ca,
+	  "[-f nodes/node.yaml] rotate-ca [--talos=true|false] [--kubernetes=true|false] "
+	  "[--dry-run=true|false] [--nodes IP,…] [--endpoints IP,…] [--control-plane-nodes IP,…] "
+	  "[--worker-nodes IP,…] [--talosconfig FILE] [--context NAME] [--key-type T] "
+	  "[--output FILE] [--parallel N] [--resume | --abort]",
+	  "rotate the Talos API access CA held in the token (dry run unless --dry-run=false)" },
+	{ "rotate", cmd_rotate, "rotate status", "show the rotation journal and the current access CA" },
+	{ "talos", cmd_talos,
+	  "talos issue-config --role os:admin|os:operator|os:reader|os:etcd:backup --out FILE "
+	  "[--context NAME] [--talosconfig FILE]",
+	  "write a talosconfig signed by the current Talos access CA" },
 	{ "tenant", cmd_tenant,
 	  "tenant rotate-ca --name NAME --namespace NS [--kubeconfig FILE] "
 	  "[--kamaji-namespace cozy-kamaji] [--method delete|annotate] [--out FILE] [--timeout D] "

@@ -1,0 +1,117 @@
+/* `hsmca talos issue-config`: a talosconfig from the current access CA. */
+#include "rotate/rot_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/pem.h>
+
+#include "common/util.h"
+#include "talos/talos.h"
+#include "x509/x509.h"
+
+static const struct {
+	const char *role, *profile, *cn;
+} roles[] = {
+	{ "os:admin", "talos-admin", "hsmca-admin" },
+	{ "os:operator", "talos-operator", "hsmca-operator" },
+	{ "os:reader", "talos-reader", "hsmca-reader" },
+	{ "os:etcd:backup", "talos-etcd-backup", "hsmca-etcd-backup" },
+};
+
+static void describe(const char *pem, struct hsmca_rot_issued *info)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	unsigned char *der = NULL;
+	const ASN1_INTEGER *sn;
+	BIGNUM *bn = NULL;
+	char *hex = NULL;
+	struct tm tm;
+	int len;
+
+	if (x) {
+		X509_NAME_oneline(X509_get_subject_name(x), info->subject, sizeof(info->subject));
+		sn = X509_get0_serialNumber(x);
+		if ((bn = ASN1_INTEGER_to_BN(sn, NULL)) && (hex = BN_bn2hex(bn)))
+			snprintf(info->serial, sizeof(info->serial), "%s", hex);
+		if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+			hsmca_format_time(timegm(&tm), info->not_after);
+		if ((len = i2d_X509(x, &der)) > 0)
+			hsmca_fingerprint(der, (size_t)len, info->fingerprint);
+	}
+	OPENSSL_free(hex);
+	OPENSSL_free(der);
+	BN_free(bn);
+	X509_free(x);
+	BIO_free(b);
+}
+
+int hsmca_rot_issue_config(struct hsmca_session *s, const char *role, const char *from_talosconfig,
+			   const char *context, const char *out, struct hsmca_rot_issued *info,
+			   hsmca_error *err)
+{
+	const struct hsmca_rot_target *t = &hsmca_rot_target_talos;
+	struct hsmca_rot_plan p;
+	struct hsmca_talos_creds creds = { 0 };
+	char ca[64], *crt = NULL, *key = NULL;
+	size_t i;
+	int ret = -1;
+
+	memset(&p, 0, sizeof(p));
+	memset(info, 0, sizeof(*info));
+	for (i = 0; i < HSMCA_ARRAY_LEN(roles); i++)
+		if (strcmp(role, roles[i].role) == 0)
+			break;
+	if (i == HSMCA_ARRAY_LEN(roles))
+		return hsmca_error_set(err, "unknown Talos role \"%s\" (os:admin, os:operator, "
+					    "os:reader, os:etcd:backup)", role);
+	if (hsmca_rot_journal_exists(s->home))
+		return hsmca_error_set(err, "a rotation is in progress (see 'hsmca rotate status'): "
+					    "finish or abort it before issuing credentials");
+	if (hsmca_rot_current_ca(s->home, t->name, ca, err) != 0)
+		return -1;
+	if (!ca[0])
+		return hsmca_error_set(err, "no %s access CA yet: adopt one with 'hsmca rotate-ca' "
+					    "(see docs/rotation.md)", t->title);
+	if (from_talosconfig) {
+		char **eps = NULL, **nds = NULL;
+
+		if (context)
+			snprintf(p.context, sizeof(p.context), "%s", context);
+		else if (hsmca_rot_talosconfig_context(from_talosconfig, p.context, sizeof(p.context),
+							 err) != 0)
+			goto out;
+		if (hsmca_talos_creds_from_talosconfig(from_talosconfig, p.context, &creds, &eps, &nds,
+						       err) != 0)
+			goto out;
+		p.endpoints = eps;
+		p.tc_nodes = nds;
+		p.node_ca_pem = strdup(creds.ca_pem);
+		snprintf(p.target, sizeof(p.target), "%s", t->name);
+		if (!p.node_ca_pem) {
+			hsmca_error_set(err, "out of memory");
+			goto out;
+		}
+	} else {
+		if (hsmca_rot_cluster_load(s->home, t->name, &p, err) != 0)
+			goto out;
+		if (context)
+			snprintf(p.context, sizeof(p.context), "%s", context);
+	}
+	if (hsmca_rot_issue_client(s, ca, roles[i].profile, roles[i].cn, 0, &crt, &key, err) != 0 ||
+	    t->creds_write(&p, out, crt, key, err) != 0)
+		goto out;
+	snprintf(info->ca, sizeof(info->ca), "%s", ca);
+	snprintf(info->profile, sizeof(info->profile), "%s", roles[i].profile);
+	snprintf(info->context, sizeof(info->context), "%s", p.context);
+	describe(crt, info);
+	ret = 0;
+out:
+	free(crt);
+	hsmca_rot_secret_free(key);
+	hsmca_talos_creds_clear(&creds);
+	hsmca_rot_plan_free(&p);
+	return ret;
+}

@@ -1,0 +1,73 @@
+/* What the rotation driver needs from the system whose access CA it rotates.
+ *
+ * The driver (steps.c) knows steps, journal, token and talm files; a target
+ * knows how to reach one node, how to make it trust or distrust a CA
+ * certificate, and how to write a client credential file.  The Talos API is
+ * the first target (target_talos.c); the Kubernetes API can plug in with the
+ * same operations (cluster.acceptedCAs on the nodes, a kubeconfig as the
+ * credential file).
+ *
+ * Credentials are opaque (`void *`): the target loads them from its
+ * credential file or builds them from PEM strings held in memory, and frees
+ * them (wiping the key).  Every operation opens fresh connections, so a
+ * refusal reported by `probe` is the node's current decision.  All
+ * operations are called from worker threads, one node per thread at a time;
+ * they must not print.  Errors never quote configuration bytes or keys. */
+#ifndef HSMCA_ROTATE_TARGET_H
+#define HSMCA_ROTATE_TARGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/error.h"
+#include "rotate/rotate.h"
+
+struct hsmca_rot_target {
+	const char *name;           /* "talos" */
+	const char *title;          /* "Talos API" */
+	const char *client_profile; /* profile of the credential file's certificate */
+	const char *client_cn;
+	const char *probe_profile;  /* least-privileged profile that can call probe */
+	const char *cred_kind;      /* "talosconfig" */
+
+	/* Credentials from the credential file at `path` (plan->context). */
+	int (*creds_load)(const struct hsmca_rot_plan *p, const char *path, void **creds,
+			  hsmca_error *err);
+	/* Credentials from PEM in memory (the key is copied, not kept). */
+	int (*creds_from_pem)(const char *ca_pem, const char *crt_pem, const char *key_pem,
+			      void **creds, hsmca_error *err);
+	void (*creds_free)(void *creds);
+	/* The client certificate PEM inside (to find out who issued it). */
+	const char *(*creds_cert)(const void *creds);
+	/* The CA bundle PEM that verifies nodes (talosconfig `ca`). */
+	const char *(*creds_ca)(const void *creds);
+	/* Write the credential file atomically, 0600 (plan: context, endpoints,
+	 * nodes, node CA). */
+	int (*creds_write)(const struct hsmca_rot_plan *p, const char *path, const char *crt_pem,
+			   const char *key_pem, hsmca_error *err);
+
+	/* Authenticated no-op call (Version); `info` gets e.g. the version tag. */
+	int (*probe)(const struct hsmca_rot_node *n, const void *creds, char *info, size_t infolen,
+		     hsmca_error *err);
+	/* Whether a failed probe means the node refused the client certificate. */
+	bool (*is_refusal)(const hsmca_error *err);
+	/* Add (or remove) `ca_pem` in the node's accepted CAs: read the config,
+	 * check the node's role against n->role, edit, apply without reboot
+	 * when it changed, read back, and confirm with a probe using the same
+	 * credentials.  *changed says whether the node's config changed. */
+	int (*set_trust)(const struct hsmca_rot_node *n, const void *creds, const char *ca_pem,
+			 bool add, bool *changed, hsmca_error *err);
+	/* Read-only view for the dry run: version, role, accepted CAs. */
+	int (*inspect)(const struct hsmca_rot_node *n, const void *creds, const char *old_pem,
+		       const char *new_pem, struct hsmca_rot_node_view *v, hsmca_error *err);
+	/* Keep the accepted CA in the node's talm file (so `talm apply` keeps it). */
+	int (*file_trust)(const char *path, const char *ca_pem, bool add, bool *changed,
+			  hsmca_error *err);
+};
+
+extern const struct hsmca_rot_target hsmca_rot_target_talos;
+
+/* The target named `name`, or NULL. */
+const struct hsmca_rot_target *hsmca_rot_target_find(const char *name);
+
+#endif

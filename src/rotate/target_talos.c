@@ -1,0 +1,299 @@
+/* The Talos API as a rotation target: machine.acceptedCAs on every node,
+ * a talosconfig as the credential file, talm node files kept in step.
+ *
+ * Each node is contacted directly at its address, never through another
+ * node: a proxied call is authenticated by the endpoint node, so only a
+ * direct TLS handshake shows what the target node itself accepts. */
+#include "rotate/target.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+
+#include "common/util.h"
+#include "talos/mconfig.h"
+#include "talos/talm.h"
+#include "talos/talos.h"
+#include "x509/x509.h"
+
+static int talos_creds_load(const struct hsmca_rot_plan *p, const char *path, void **out,
+			    hsmca_error *err)
+{
+	struct hsmca_talos_creds *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return hsmca_error_set(err, "out of memory");
+	if (hsmca_talos_creds_from_talosconfig(path, p->context[0] ? p->context : NULL, c, NULL,
+					       NULL, err) != 0) {
+		free(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+static int talos_creds_from_pem(const char *ca_pem, const char *crt_pem, const char *key_pem,
+				void **out, hsmca_error *err)
+{
+	struct hsmca_talos_creds *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return hsmca_error_set(err, "out of memory");
+	if (hsmca_talos_creds_from_pem(ca_pem, crt_pem, key_pem, c, err) != 0) {
+		free(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+static void talos_creds_free(void *p)
+{
+	hsmca_talos_creds_clear(p);
+	free(p);
+}
+
+static const char *talos_creds_cert(const void *p)
+{
+	return ((const struct hsmca_talos_creds *)p)->crt_pem;
+}
+
+static const char *talos_creds_ca(const void *p)
+{
+	return ((const struct hsmca_talos_creds *)p)->ca_pem;
+}
+
+static int talos_creds_write(const struct hsmca_rot_plan *p, const char *path, const char *crt_pem,
+			     const char *key_pem, hsmca_error *err)
+{
+	return hsmca_talm_write_talosconfig(path, p->context, (const char *const *)p->endpoints,
+					    (const char *const *)p->tc_nodes, p->node_ca_pem,
+					    crt_pem, key_pem, err);
+}
+
+static int client_for(const struct hsmca_rot_node *n, const void *creds, hsmca_talos_client **cl,
+		      hsmca_error *err)
+{
+	if (hsmca_talos_client_new(creds, n->addr, cl, err) != 0)
+		return hsmca_error_prefix(err, "node %s", n->addr);
+	return 0;
+}
+
+static int talos_probe(const struct hsmca_rot_node *n, const void *creds, char *info,
+		       size_t infolen, hsmca_error *err)
+{
+	hsmca_talos_client *cl = NULL;
+	char tag[64] = "";
+	int ret = -1;
+
+	if (client_for(n, creds, &cl, err) != 0)
+		return -1;
+	if (hsmca_talos_version(cl, NULL, tag, sizeof(tag), err) != 0)
+		goto out;
+	if (info && infolen)
+		snprintf(info, infolen, "%s", tag);
+	ret = 0;
+out:
+	hsmca_talos_client_free(cl);
+	return ret;
+}
+
+static bool talos_is_refusal(const hsmca_error *err)
+{
+	return err->code == HSMCA_TALOS_E_TLS_REFUSED;
+}
+
+static bool role_matches(const char *live, enum hsmca_rot_role want)
+{
+	if (want == HSMCA_ROT_CONTROLPLANE)
+		return strcmp(live, "controlplane") == 0 || strcmp(live, "init") == 0;
+	return strcmp(live, "worker") == 0;
+}
+
+/* SHA-256 of the DER of the first certificate in `pem`. */
+static int pem_fp(const char *pem, uint8_t fp[32], hsmca_error *err)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	unsigned char *der = NULL;
+	int len = x ? i2d_X509(x, &der) : -1;
+
+	BIO_free(b);
+	X509_free(x);
+	if (len <= 0) {
+		OPENSSL_free(der);
+		return hsmca_error_openssl(err, "CA certificate does not parse");
+	}
+	SHA256(der, (size_t)len, fp);
+	OPENSSL_free(der);
+	return 0;
+}
+
+static bool fp_listed(const uint8_t (*fps)[32], size_t n, const uint8_t fp[32])
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (memcmp(fps[i], fp, 32) == 0)
+			return true;
+	return false;
+}
+
+/* Read the machine config and check the role.  *yaml must be wiped by the
+ * caller (it holds the node's keys). */
+static int read_config(hsmca_talos_client *cl, const struct hsmca_rot_node *n, uint8_t **yaml,
+		       size_t *len, char *type, size_t typelen, hsmca_error *err)
+{
+	if (hsmca_talos_get_machine_config(cl, NULL, yaml, len, err) != 0)
+		return -1;
+	if (hsmca_mconfig_machine_type(*yaml, *len, type, typelen, err) != 0)
+		return hsmca_error_prefix(err, "node %s: machine config", n->addr);
+	return 0;
+}
+
+static void wipe_free(uint8_t **p, size_t *len)
+{
+	if (*p) {
+		hsmca_wipe(*p, *len);
+		free(*p);
+	}
+	*p = NULL;
+	*len = 0;
+}
+
+static int talos_set_trust(const struct hsmca_rot_node *n, const void *creds, const char *ca_pem,
+			   bool add, bool *changed, hsmca_error *err)
+{
+	hsmca_talos_client *cl = NULL;
+	uint8_t *cfg = NULL, *edited = NULL, (*fps)[32] = NULL;
+	size_t cfg_len = 0, edited_len = 0, nfp = 0;
+	uint8_t fp[32];
+	char type[32], tag[64];
+	bool ch = false;
+	int ret = -1;
+
+	if (pem_fp(ca_pem, fp, err) != 0 || client_for(n, creds, &cl, err) != 0)
+		return -1;
+	if (read_config(cl, n, &cfg, &cfg_len, type, sizeof(type), err) != 0)
+		goto out;
+	if (!role_matches(type, n->role)) {
+		hsmca_error_set(err, "node %s: its machine.type is \"%s\" but the plan says %s "
+				     "(roles are never guessed: fix the node file or the "
+				     "--control-plane-nodes/--worker-nodes lists)",
+				n->addr, type, hsmca_rot_role_name(n->role));
+		goto out;
+	}
+	if ((add ? hsmca_mconfig_accepted_add : hsmca_mconfig_accepted_remove)(
+		    cfg, cfg_len, HSMCA_MCONFIG_MACHINE_ACCEPTED, ca_pem, &edited, &edited_len, &ch,
+		    err) != 0) {
+		hsmca_error_prefix(err, "node %s: machine.acceptedCAs", n->addr);
+		goto out;
+	}
+	wipe_free(&cfg, &cfg_len);
+	if (ch && hsmca_talos_apply_config(cl, NULL, edited, edited_len, HSMCA_TALOS_MODE_NO_REBOOT,
+					   err) != 0)
+		goto out;
+	wipe_free(&edited, &edited_len);
+	/* Read back: the node must now (not) list the CA. */
+	if (read_config(cl, n, &cfg, &cfg_len, type, sizeof(type), err) != 0)
+		goto out;
+	if (hsmca_mconfig_accepted_list(cfg, cfg_len, HSMCA_MCONFIG_MACHINE_ACCEPTED, &fps, &nfp,
+					err) != 0) {
+		hsmca_error_prefix(err, "node %s: machine.acceptedCAs", n->addr);
+		goto out;
+	}
+	if (fp_listed((const uint8_t(*)[32])fps, nfp, fp) != add) {
+		hsmca_error_set(err, "node %s: the CA is %s machine.acceptedCAs after the apply was "
+				     "accepted", n->addr, add ? "still missing from" : "still in");
+		goto out;
+	}
+	/* The same credentials still open a new connection. */
+	if (hsmca_talos_version(cl, NULL, tag, sizeof(tag), err) != 0) {
+		hsmca_error_prefix(err, "node %s: confirming Version after the change", n->addr);
+		goto out;
+	}
+	*changed = ch;
+	ret = 0;
+out:
+	free(fps);
+	wipe_free(&cfg, &cfg_len);
+	wipe_free(&edited, &edited_len);
+	hsmca_talos_client_free(cl);
+	return ret;
+}
+
+static int talos_inspect(const struct hsmca_rot_node *n, const void *creds, const char *old_pem,
+			 const char *new_pem, struct hsmca_rot_node_view *v, hsmca_error *err)
+{
+	hsmca_talos_client *cl = NULL;
+	uint8_t *cfg = NULL, (*fps)[32] = NULL;
+	size_t cfg_len = 0, nfp = 0;
+	uint8_t fp[32];
+	int ret = -1;
+
+	memset(v, 0, sizeof(*v));
+	if (client_for(n, creds, &cl, err) != 0)
+		return -1;
+	if (hsmca_talos_version(cl, NULL, v->version, sizeof(v->version), err) != 0)
+		goto out;
+	v->reachable = true;
+	if (read_config(cl, n, &cfg, &cfg_len, v->live_type, sizeof(v->live_type), err) != 0)
+		goto out;
+	v->role_ok = role_matches(v->live_type, n->role);
+	if (hsmca_mconfig_accepted_list(cfg, cfg_len, HSMCA_MCONFIG_MACHINE_ACCEPTED, &fps, &nfp,
+					err) != 0)
+		goto out;
+	v->n_accepted = nfp;
+	if (old_pem) {
+		if (pem_fp(old_pem, fp, err) != 0)
+			goto out;
+		v->trusts_old = fp_listed((const uint8_t(*)[32])fps, nfp, fp);
+	}
+	if (new_pem) {
+		if (pem_fp(new_pem, fp, err) != 0)
+			goto out;
+		v->trusts_new = fp_listed((const uint8_t(*)[32])fps, nfp, fp);
+	}
+	ret = 0;
+out:
+	free(fps);
+	wipe_free(&cfg, &cfg_len);
+	hsmca_talos_client_free(cl);
+	return ret;
+}
+
+static int talos_file_trust(const char *path, const char *ca_pem, bool add, bool *changed,
+			    hsmca_error *err)
+{
+	return (add ? hsmca_talm_node_accepted_add : hsmca_talm_node_accepted_remove)(
+		path, HSMCA_MCONFIG_MACHINE_ACCEPTED, ca_pem, changed, err);
+}
+
+const struct hsmca_rot_target hsmca_rot_target_talos = {
+	.name = "talos",
+	.title = "Talos API",
+	.client_profile = "talos-admin",
+	.client_cn = "hsmca-admin",
+	.probe_profile = "talos-reader",
+	.cred_kind = "talosconfig",
+	.creds_load = talos_creds_load,
+	.creds_from_pem = talos_creds_from_pem,
+	.creds_free = talos_creds_free,
+	.creds_cert = talos_creds_cert,
+	.creds_ca = talos_creds_ca,
+	.creds_write = talos_creds_write,
+	.probe = talos_probe,
+	.is_refusal = talos_is_refusal,
+	.set_trust = talos_set_trust,
+	.inspect = talos_inspect,
+	.file_trust = talos_file_trust,
+};
+
+const struct hsmca_rot_target *hsmca_rot_target_find(const char *name)
+{
+	if (name && strcmp(name, "talos") == 0)
+		return &hsmca_rot_target_talos;
+	return NULL;
+}
