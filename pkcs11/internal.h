@@ -3,6 +3,7 @@
 #define HSMCA_PKCS11_INTERNAL_H
 
 #include <limits.h>
+#include <stdatomic.h>
 
 #include "pkcs11/token.h"
 
@@ -13,6 +14,11 @@ struct hsmca_module {
 	char description[33];
 	bool is_tpm;
 	bool is_software;
+	/* Set when a TPM failure was probed and the TPM no longer answers:
+	 * libtpm2_pkcs11 cannot reconnect, so later signatures fail at once
+	 * instead of each asking (and logging to stderr) again.  Worker
+	 * threads share the module, hence atomic. */
+	atomic_bool tpm_gone;
 };
 
 struct hsmca_token {
@@ -57,9 +63,10 @@ const char *hsmca_tpm_tcti(void);
 
 /* Like hsmca_ckr_error(), but on a TPM module a CKR_GENERAL_ERROR (and the
  * like) says whether the TPM stopped answering — probed with one
- * C_GenerateRandom on `probe` unless it is CK_INVALID_HANDLE — or refused
- * this request, and names the TCTI.  m may be NULL.  Returns -1. */
-int hsmca_p11_error(const hsmca_module *m, CK_SESSION_HANDLE probe, hsmca_error *err, CK_RV rv,
+ * C_GenerateRandom on `probe` unless it is CK_INVALID_HANDLE, and then
+ * remembered in m->tpm_gone — or refused this request, and names the
+ * TCTI.  m may be NULL.  Returns -1. */
+int hsmca_p11_error(hsmca_module *m, CK_SESSION_HANDLE probe, hsmca_error *err, CK_RV rv,
 		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* hsmca_p11_error() for a call made on token t's session. */

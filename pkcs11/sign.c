@@ -64,6 +64,11 @@ int hsmca_key_sign_raw(hsmca_key *k, enum hsmca_sigalg alg, const uint8_t *data,
 	CK_ULONG out = HSMCA_SIG_MAX;
 	CK_RV rv;
 
+	/* A batch signs thousands of times: once the TPM is known gone, do not
+	 * ask it (and log) again for every certificate. */
+	if (atomic_load(&k->token->module->tpm_gone))
+		return hsmca_p11_error(k->token->module, CK_INVALID_HANDLE, err, CKR_GENERAL_ERROR,
+				       "sign with key '%s' (%s)", k->info.label, hsmca_sigalg_name(alg));
 	switch (alg) {
 	case HSMCA_SIG_ECDSA_SHA256:
 	case HSMCA_SIG_ECDSA_SHA384: mech.mechanism = CKM_ECDSA; break;

@@ -142,7 +142,13 @@ int hsmca_token_login(hsmca_token *t, bool so, const struct hsmca_pin *pin, hsmc
 
 int hsmca_token_random(hsmca_token *t, uint8_t *buf, size_t len, hsmca_error *err)
 {
-	CK_RV rv = t->fns->C_GenerateRandom(t->session, buf, len);
+	CK_RV rv;
+
+	/* Issuance draws every serial here: see hsmca_key_sign_raw(). */
+	if (atomic_load(&t->module->tpm_gone))
+		return hsmca_p11_error(t->module, CK_INVALID_HANDLE, err, CKR_GENERAL_ERROR,
+				       "draw %zu random bytes from token '%s'", len, t->info.label);
+	rv = t->fns->C_GenerateRandom(t->session, buf, len);
 
 	if (rv != CKR_OK)
 		return hsmca_token_error(t, err, rv, "draw %zu random bytes from token '%s'", len, t->info.label);

@@ -35,7 +35,7 @@ static bool tpm_failure(CK_RV rv)
 	       rv == CKR_FUNCTION_FAILED || rv == CKR_TOKEN_NOT_PRESENT;
 }
 
-int hsmca_p11_error(const hsmca_module *m, CK_SESSION_HANDLE probe, hsmca_error *err, CK_RV rv,
+int hsmca_p11_error(hsmca_module *m, CK_SESSION_HANDLE probe, hsmca_error *err, CK_RV rv,
 		    const char *fmt, ...)
 {
 	char what[HSMCA_ERROR_MAX / 2];
@@ -54,8 +54,11 @@ int hsmca_p11_error(const hsmca_module *m, CK_SESSION_HANDLE probe, hsmca_error 
 	 * an I/O failure every later call fails too, so one random byte is a
 	 * cheap and harmless probe.  (It cannot hang here: the TPM just
 	 * answered, or its connection just broke.) */
-	if (probe != CK_INVALID_HANDLE)
+	if (probe != CK_INVALID_HANDLE && !atomic_load(&m->tpm_gone)) {
 		answers = m->fns->C_GenerateRandom(probe, &byte, 1) == CKR_OK;
+		if (!answers)
+			atomic_store(&m->tpm_gone, true);
+	}
 	if (answers)
 		snprintf(err->msg, sizeof(err->msg),
 			 "%s: the TPM failed the operation although it still answers "
