@@ -168,6 +168,14 @@ it_ok "${CRAFT[@]}" cn-bad-utf8 cn-bad-utf8.der
 refused "" root --csr cn-bad-utf8.der --profile client
 it_ok "${CRAFT[@]}" version-1 version-1.der
 refused "version" root --csr version-1.der --profile client
+# The CSR's SubjectPublicKeyInfo goes into the certificate byte for byte, so
+# it must be one the verifiers accept: Ed25519 without parameters (RFC 8410;
+# OpenSSL cannot even decode this key), RSA with NULL parameters (RFC 3279;
+# Go refuses the key otherwise).
+it_ok "${CRAFT[@]}" ed25519-params ed25519-params.der
+refused "" root --csr ed25519-params.der --profile client
+it_ok "${CRAFT[@]}" rsa-no-null rsa-no-null.der
+refused "" root --csr rsa-no-null.der --profile client
 
 # --- validity --------------------------------------------------------------------
 refused "maximum of 365 days" root --csr good.csr --profile client --validity 366d
@@ -301,6 +309,20 @@ if ((nnew == ncrt)); then
 	it_pass "colliding CSR names: $nnew issued, $ncrt written (exit $rc)"
 else
 	it_fail "colliding CSR names x.csr and x.der: $nnew certificates issued and recorded but $ncrt written (exit $rc): $(cat "$IT_ERR")" || true
+fi
+# A FIFO named like a CSR in the batch directory: refused (not a regular
+# file), never waited on forever.
+mkdir fifo-dir
+cp good.csr fifo-dir/a.csr
+mkfifo fifo-dir/b.csr
+rc=0
+timeout 10 "$HSMCA" issue root --profile client --csr-dir fifo-dir --out-dir fifo-out >"$IT_OUT" 2>"$IT_ERR" || rc=$?
+if ((rc == 124)); then
+	it_fail "batch with a FIFO named b.csr in --csr-dir hangs (killed after 10 s)" || true
+elif ((rc == 1)) && grep -q "b.csr refused" "$IT_ERR" && [[ -e fifo-out/a.crt ]]; then
+	it_pass "batch: a FIFO in --csr-dir is refused by name, the rest issued"
+else
+	it_fail "batch with a FIFO: exit $rc: $(cat "$IT_ERR")" || true
 fi
 it_ok "$HSMCA" audit verify >/dev/null
 

@@ -10,11 +10,15 @@ KIND:
   cn-t61-latin1     CN as a T61String holding a byte >= 0x80
   version-1         CertificationRequestInfo version 1 (only 0 exists)
   dns-nul           a dNSName SAN with a NUL byte inside
+  ed25519-params    an Ed25519 key whose AlgorithmIdentifier has parameters
+                    (RFC 8410: they MUST be absent; Go refuses such a key)
+  rsa-no-null       an RSA key whose AlgorithmIdentifier lacks the NULL
+                    parameters (RFC 3279; Go refuses such a key)
 """
 import sys
 
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 
 def tlv(tag, content):
@@ -63,7 +67,28 @@ def ext_request(exts):
     return tlv(0xA0, seq(oid("1.2.840.113549.1.9.14"), tlv(0x31, seq(*exts))))
 
 
+def build_other(kind):
+    subject = name_cn(0x0C, b"crafted")
+    attrs = tlv(0xA0, b"")
+    if kind == "ed25519-params":
+        key = ed25519.Ed25519PrivateKey.generate()
+        raw = key.public_key().public_bytes(serialization.Encoding.Raw,
+                                            serialization.PublicFormat.Raw)
+        pub = seq(seq(oid("1.3.101.112"), tlv(0x05, b"")), tlv(0x03, b"\x00" + raw))
+        info = seq(tlv(0x02, b"\x00"), subject, pub, attrs)
+        return seq(info, seq(oid("1.3.101.112")), tlv(0x03, b"\x00" + key.sign(info)))
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    der = key.public_key().public_bytes(serialization.Encoding.DER,
+                                        serialization.PublicFormat.PKCS1)
+    pub = seq(seq(oid("1.2.840.113549.1.1.1")), tlv(0x03, b"\x00" + der))
+    info = seq(tlv(0x02, b"\x00"), subject, pub, attrs)
+    sig = key.sign(info, padding.PKCS1v15(), hashes.SHA256())
+    return seq(info, seq(oid("1.2.840.113549.1.1.11"), tlv(0x05, b"")), tlv(0x03, b"\x00" + sig))
+
+
 def build(kind):
+    if kind in ("ed25519-params", "rsa-no-null"):
+        return build_other(kind)
     key = ec.generate_private_key(ec.SECP256R1())
     version = tlv(0x02, b"\x00")
     subject = name_cn(0x0C, b"crafted")
