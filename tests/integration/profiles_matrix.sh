@@ -251,6 +251,26 @@ cat int-ec-p256.crt sub.crt >deep-untrusted.pem
 it_expect_fail 2 "path length" openssl verify -CAfile "$ROOT" -untrusted deep-untrusted.pem deep-leaf.crt
 it_expect_fail 1 "" "$HSMCA_GO_VERIFY" --roots "$ROOT" --intermediates deep-untrusted.pem deep-leaf.crt
 
+# --- issuers of every key type ---------------------------------------------------
+# The root above is P-256; the same leaf from roots of the other key types a
+# ceremony accepts (P-384, Ed25519, RSA-3072 PKCS#1 v1.5 and PSS).
+for rk in ec-p384 ed25519 rsa-3072 rsa-3072-pss; do
+	args=(--key-type "${rk%-pss}" --subject "CN=Root $rk,O=hsmca test")
+	[[ $rk == *-pss ]] && args+=(--rsa-pss)
+	it_ok "$HSMCA" ca init "root-$rk" "${args[@]}" >/dev/null
+	r=$HSMCA_HOME/cas/root-$rk/ca.pem
+	it_ok "$HSMCA" sign "root-$rk" --csr etcd-server-ec-p256.csr --profile etcd-server \
+		--out "leaf-by-$rk.crt" >/dev/null
+	it_ok "${CHECK[@]}" "leaf-by-$rk.crt" "$r" '{"cn":"cp1","eku":["serverAuth","clientAuth"],
+		"ku":["digitalSignature"],"dns":["cp1","localhost"],"ip":["192.0.2.10","127.0.0.1","::1"],
+		"validity_days":365}' >/dev/null
+	it_ok openssl verify -x509_strict -purpose sslserver -CAfile "$r" "leaf-by-$rk.crt" >/dev/null
+	it_ok certtool --verify --verify-profile=medium --verify-purpose=$EKU_SERVER \
+		--load-ca-certificate "$r" --infile "leaf-by-$rk.crt" >/dev/null
+	it_ok "$HSMCA_GO_VERIFY" --roots "$r" --eku server --dns localhost "leaf-by-$rk.crt" >/dev/null
+	it_ok "$HSMCA_GO_VERIFY" --roots "$r" --eku client "leaf-by-$rk.crt" >/dev/null
+done
+
 # --- custom profiles -----------------------------------------------------------
 mkdir -p "$HSMCA_HOME/profiles"
 cat >"$HSMCA_HOME/profiles/web.yaml" <<'EOF'
@@ -290,6 +310,32 @@ it_ok "$HSMCA" sign root --csr team.csr --profile team-ca --validity 2y --out te
 it_ok "${CHECK[@]}" team.crt "$ROOT" '{"cn":"Team CA","ca":true,"path_len":1,
 	"ku":["digitalSignature","keyCertSign","cRLSign"],"eku":[],"validity_days":730}' >/dev/null
 it_ok "$HSMCA_GO_VERIFY" --roots "$ROOT" team.crt >/dev/null
+
+# The whole lifetime (notAfter - notBefore) stays within the profile's
+# maximum, also when notBefore is back-dated for clock skew: with the clock
+# an hour after the root's creation, nothing clamps notBefore to the root.
+lifetime() { # CERT -> seconds
+	local nb na
+	nb=$(date -u -d "$(openssl x509 -in "$1" -noout -startdate | cut -d= -f2)" +%s)
+	na=$(date -u -d "$(openssl x509 -in "$1" -noout -enddate | cut -d= -f2)" +%s)
+	echo $((na - nb))
+}
+later=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
+HSMCA_NOW=$later it_ok "$HSMCA" sign root --csr web.csr --profile web --san DNS:www.example.test \
+	--validity 90d --out web-life.crt >/dev/null
+life=$(lifetime web-life.crt)
+if ((life <= 90 * 86400)); then
+	it_pass "web --validity 90d: lifetime ${life}s <= 90 days"
+else
+	it_fail "web --validity 90d: lifetime is 90 days + $((life - 90 * 86400))s, more than the profile's maximum" || true
+fi
+HSMCA_NOW=$later it_ok "$HSMCA" sign root --csr probe.csr --profile client --out client-life.crt >/dev/null
+life=$(lifetime client-life.crt)
+if ((life <= 365 * 86400)); then
+	it_pass "client (default 365d): lifetime ${life}s <= 365 days"
+else
+	it_fail "client (default 365d): lifetime is 365 days + $((life - 365 * 86400))s, more than the profile's maximum" || true
+fi
 
 # Strict parsing: an unknown key is an error naming file:line, and nothing is
 # issued with it.
