@@ -61,7 +61,9 @@ for d in "${documented[@]}"; do
 done
 
 # --- global options ---
-for opt in $(printf '%s\n' "$help" | grep -oE '(^|[ [|,])--?[a-z][a-z-]*' | sed 's/^[ [|,]//' | sort -u); do
+# (the usage lines and the "Global options:" part, not the command summaries)
+ghelp=$(printf '%s\n' "$help" | awk '/^Commands:/ { skip = 1 } /^Global options:/ { skip = 0 } !skip')
+for opt in $(printf '%s\n' "$ghelp" | grep -oE '(^|[ [|,])--?[a-z][a-z-]*' | sed 's/^[ [|,]//' | sort -u); do
 	has_word "$global" "$opt" && it_pass "global option $opt documented" ||
 		it_fail "global option $opt from hsmca --help is not in GLOBAL OPTIONS"
 done
@@ -69,7 +71,11 @@ done
 # --- each command's own help: its options and actions ---
 for c in "${cmds[@]}"; do
 	out=$("$HSMCA" "$c" --help 2>&1) || { it_fail "hsmca $c --help failed: $out" || true; continue; }
-	it_assert_contains "$out" "usage: hsmca [global options] $c" "hsmca $c --help prints its usage"
+	if printf '%s\n' "$out" | head -1 | grep -qE -- "^usage: hsmca \[global options\] (\[[^]]*\] )*$c( |\$)"; then
+		it_pass "hsmca $c --help prints its usage"
+	else
+		it_fail "hsmca $c --help does not start with its usage line: $(printf '%s\n' "$out" | head -1)"
+	fi
 	sec=$(section "$c")
 	for opt in $(printf '%s\n' "$out" | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u); do
 		if has_word "$sec" "$opt" || has_word "$global" "$opt"; then
