@@ -498,6 +498,21 @@ static int run_real(struct rc_args *a, const char *home)
 
 	memset(&pv, 0, sizeof(pv));
 	if (!a->resume && !a->abort) {
+		struct hsmca_rot_status st;
+
+		/* Cheap checks first; hsmca_rot_begin checks both again under the lock. */
+		if (hsmca_rot_status(home, "talos", &st, &err) != 0)
+			return cli_fail(&err);
+		if (st.running || st.active) {
+			cli_failf("rotate-ca: %s", st.running
+				  ? "another rotation is running (see 'hsmca rotate status')"
+				  : "a rotation is already in progress (see 'hsmca rotate status'): continue "
+				    "it with 'rotate-ca --resume --dry-run=false' or roll it back with "
+				    "'rotate-ca --abort --dry-run=false'");
+			hsmca_rot_status_free(&st);
+			return CLI_FAIL;
+		}
+		hsmca_rot_status_free(&st);
 		if (hsmca_rot_plan_build(&a->o, &plan, &err) != 0)
 			return cli_failf("rotate-ca: %s", err.msg);
 		have_plan = true;

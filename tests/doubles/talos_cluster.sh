@@ -6,6 +6,10 @@
 #   tests/doubles/talos_cluster.sh start DIR [CP_COUNT [WORKER_COUNT]]   (default 3 3)
 #   tests/doubles/talos_cluster.sh stop DIR
 #   tests/doubles/talos_cluster.sh state DIR       (the double's /state, JSON)
+#   tests/doubles/talos_cluster.sh probe DIR TALOSCONFIG [CONTEXT]
+#       Version on every node with that talosconfig's credential, each over a
+#       new TLS connection (Python grpc, independent of hsmca's client); one
+#       line per node: "<name> ok" or "<name> refused|error <grpc code>: <details>"
 #
 # start writes:
 #   DIR/talos/                  the double's state (ready.json, its log, machine CA)
@@ -119,9 +123,40 @@ state() {
 	"$PY" -c 'import sys,urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1] + "/state", timeout=10).read().decode())' "$control"
 }
 
+probe() {
+	local dir=$1 tc=$2 ctx=${3:-}
+	"$PY" - "$dir/talos/ready.json" "$tc" "$ctx" <<'EOF'
+import base64, json, sys
+import grpc, yaml
+ready = json.load(open(sys.argv[1]))
+cfg = yaml.safe_load(open(sys.argv[2]))
+ctx = cfg["contexts"][sys.argv[3] or cfg["context"]]
+pem = lambda k: base64.b64decode(ctx[k])
+key = pem("key").replace(b"ED25519 PRIVATE KEY", b"PRIVATE KEY")
+creds = grpc.ssl_channel_credentials(root_certificates=pem("ca"), private_key=key,
+                                     certificate_chain=pem("crt"))
+for n in ready["nodes"]:
+    ch = grpc.secure_channel("%s:%d" % (n["ip"], n["port"]), creds,
+                             options=[("grpc.use_local_subchannel_pool", 1)])
+    call = ch.unary_unary("/machine.MachineService/Version",
+                          request_serializer=lambda x: x, response_deserializer=lambda x: x)
+    try:
+        call(b"", timeout=10)
+        print(n["name"], "ok")
+    except grpc.RpcError as e:
+        # A refused client certificate ends the handshake: the client sees
+        # UNAVAILABLE before any RPC reaches the node.
+        kind = "refused" if e.code() == grpc.StatusCode.UNAVAILABLE else "error"
+        print(n["name"], kind, e.code().name + ":", (e.details() or "").replace("\n", " ")[:200])
+    finally:
+        ch.close()
+EOF
+}
+
 case "${1:-}" in
 start) [[ $# -ge 2 ]] || die "usage: $0 start DIR [CP [WORKERS]]"; start "${@:2}" ;;
 stop) [[ $# -eq 2 ]] || die "usage: $0 stop DIR"; stop "$2" ;;
 state) [[ $# -eq 2 ]] || die "usage: $0 state DIR"; state "$2" ;;
-*) die "usage: $0 start DIR [CP [WORKERS]] | stop DIR | state DIR" ;;
+probe) [[ $# -ge 3 ]] || die "usage: $0 probe DIR TALOSCONFIG [CONTEXT]"; probe "${@:2}" ;;
+*) die "usage: $0 start DIR [CP [WORKERS]] | stop DIR | state DIR | probe DIR TALOSCONFIG [CONTEXT]" ;;
 esac
