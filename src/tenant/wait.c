@@ -338,8 +338,7 @@ static int watch_until(struct tctx *t, const char *what, const hsmca_kube_ref *r
 
 		snprintf(inner, sizeof(inner), "%s", err->msg);
 		hsmca_error_set(err, "step wait: %s not reached within the deadline (--timeout); "
-				"still waiting: %s [%s]; the journal is kept: run again with --resume "
-				"to go on waiting", what, w->why[0] ? w->why : "no answer yet", inner);
+				"still waiting: %s [%s]", what, w->why[0] ? w->why : "no answer yet", inner);
 		err->code = HSMCA_KUBE_ERR_DEADLINE;
 		return -1;
 	}
