@@ -311,6 +311,31 @@ it_assert_eq "good-1.crt good-2.crt good-3.crt good-4.crt" "$(cd batch-out2 && e
 	"batch --jobs 2: exactly the four good CSRs issued"
 it_assert_eq "$((base_rec + 4))" "$(records)" "batch --jobs 2: four records"
 it_assert_eq "$((base_ev + 4))" "$(sign_events)" "batch --jobs 2: four sign events"
+# What `sign` refuses at lint, the batch must refuse too — also after its
+# first certificate (a CN that is not valid UTF-8, a T61String CN): refused by
+# name, never signed, recorded or left without its audit event, and the
+# batch goes on.
+mkdir lint-batch
+cp good.csr lint-batch/a-good.csr
+cp cn-bad-utf8.der lint-batch/b-bad-utf8.der
+it_ok "${CRAFT[@]}" cn-t61-latin1 lint-batch/c-t61.der
+mkcsr lint-batch/d-good.csr ec:P-256 "/CN=after-the-bad-ones"
+base_ev=$(sign_events) base_rec=$(records)
+it_expect_fail 1 "b-bad-utf8.der refused" "$HSMCA" issue root --profile client --csr-dir lint-batch --out-dir lint-out || true
+it_assert_contains "$(cat "$IT_ERR")" "c-t61.der refused" "lint batch: the T61 CN CSR is refused by name" || true
+it_assert_eq "a-good.crt d-good.crt" "$(cd lint-out 2>/dev/null && echo *)" "lint batch: both good CSRs issued" || true
+it_assert_eq "$((base_rec + 2))" "$(records)" "lint batch: only the good ones recorded" || true
+it_assert_eq "$((base_ev + 2))" "$(sign_events)" "lint batch: one sign event per record" || true
+"$IT_PYTHON" - "$RECORDS" "$AUDIT" <<'EOF' && it_pass "every record has its audit sign event" || it_fail "records without an audit sign event" || true
+import json, sys
+# (a record's subject may hold bytes that are not UTF-8: report, don't crash)
+load = lambda l: json.loads(l.decode("utf-8", "replace"))
+recs = {load(l)["serial"] for l in open(sys.argv[1], "rb")}
+ev = {load(l)["detail"].get("serial") for l in open(sys.argv[2], "rb") if b'"event":"sign"' in l}
+missing = recs - ev
+if missing:
+    sys.exit("recorded, never audited: %s" % sorted(missing))
+EOF
 # An out-dir that already holds one of the names: nothing at all is issued.
 base=$(state)
 it_expect_fail 1 "already exists" "$HSMCA" issue root --profile client --csr-dir batch --out-dir batch-out
