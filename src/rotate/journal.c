@@ -119,7 +119,7 @@ static int fsync_parent(const char *path, hsmca_error *err)
 	return hsmca_fsync_dir(dir, err);
 }
 
-static int write_line(int fd, const char *path, const char *text, hsmca_error *err)
+static int write_line(int fd, const char *path, const char *text, bool sync, hsmca_error *err)
 {
 	size_t len = strlen(text);
 	char *line = malloc(len + 2);
@@ -135,7 +135,7 @@ static int write_line(int fd, const char *path, const char *text, hsmca_error *e
 	free(line);
 	if (w != (ssize_t)(len + 1))
 		return hsmca_error_errno(err, "cannot append to %s", path);
-	if (fsync(fd) != 0)
+	if (sync && fsync(fd) != 0)
 		return hsmca_error_errno(err, "cannot fsync %s", path);
 	return 0;
 }
@@ -158,7 +158,7 @@ int hsmca_rot_journal_create(const char *home, const struct hsmca_rot_plan *plan
 	json_object_object_add(o, "ev", json_object_new_string("plan"));
 	json_object_object_add(o, "plan", hsmca_rot_plan_to_json(plan));
 	if (write_line(j->fd, j->path, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
-		       err) != 0 ||
+		       true, err) != 0 ||
 	    fsync_parent(j->path, err) != 0)
 		goto out;
 	ret = 0;
@@ -172,7 +172,8 @@ out:
 	return ret;
 }
 
-int hsmca_rot_journal_append(struct hsmca_rot_journal *j, json_object *o, hsmca_error *err)
+int hsmca_rot_journal_append(struct hsmca_rot_journal *j, json_object *o, bool sync,
+			     hsmca_error *err)
 {
 	char now[21];
 	int ret;
@@ -182,7 +183,7 @@ int hsmca_rot_journal_append(struct hsmca_rot_journal *j, json_object *o, hsmca_
 	json_object_object_add(o, "seq", json_object_new_int64(j->seq));
 	json_object_object_add(o, "time", json_object_new_string(now));
 	ret = write_line(j->fd, j->path, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
-			 err);
+			 sync, err);
 	json_object_put(o);
 	return ret;
 }

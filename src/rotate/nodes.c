@@ -26,7 +26,7 @@ int hsmca_rot_log(struct hsmca_rot *r, const char *ev, int step, int node, const
 		json_object_object_add(o, kv[i], json_object_new_string(kv[i + 1]));
 	pthread_mutex_lock(&r->mu);
 	json_object_get(o);
-	ret = hsmca_rot_journal_append(&r->j, o, err);
+	ret = hsmca_rot_journal_append(&r->j, o, strcmp(ev, "node-begin") != 0, err);
 	if (ret == 0)
 		hsmca_rot_jstate_apply(&r->st, o);
 	json_object_put(o);

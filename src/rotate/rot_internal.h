@@ -66,8 +66,12 @@ int hsmca_rot_journal_create(const char *home, const struct hsmca_rot_plan *plan
 int hsmca_rot_journal_load(const char *home, struct hsmca_rot_plan *plan,
 			   struct hsmca_rot_jstate *st, struct hsmca_rot_journal *j,
 			   hsmca_error *err);
-/* Append one event (adds seq and time; `o` is consumed) and fsync. */
-int hsmca_rot_journal_append(struct hsmca_rot_journal *j, json_object *o, hsmca_error *err);
+/* Append one event (adds seq and time; `o` is consumed), and fsync when
+ * `sync`.  Unsynced lines survive a crash of the process (they are in the
+ * page cache) but not of the machine; the driver leaves only node-begin
+ * records unsynced, which resume does not need. */
+int hsmca_rot_journal_append(struct hsmca_rot_journal *j, json_object *o, bool sync,
+			     hsmca_error *err);
 /* Move the journal to <home>/rotate/history/<id>.journal. */
 int hsmca_rot_journal_archive(struct hsmca_rot_journal *j, const char *home, const char *id,
 			      hsmca_error *err);

@@ -369,6 +369,183 @@ for n in json.load(sys.stdin)["nodes"]: print(n["name"], n["config_version"], n[
 	} >"$WORK/snap-$1"
 }
 
+
+# rot_py_checks ARGS...: run $WORK/check.py (one Python process for many
+# checks); its "PASS msg" / "FAIL msg" lines become results.
+rot_py_checks() {
+	local line rc=0
+	while IFS= read -r line; do
+		case "$line" in
+		"PASS "*) it_pass "${line#PASS }" ;;
+		"FAIL "*) it_fail "${line#FAIL }" || rc=1 ;;
+		*) printf '%s\n' "$line" >&2 ;;
+		esac
+	done < <("$PY" "$WORK/check.py" "$@" 2>&1 || echo "FAIL check.py $1 crashed")
+	return $rc
+}
+
+# rot_write_checker: the Python side of the crash checks.
+rot_write_checker() {
+	cat >"$WORK/check.py" <<'EOF'
+import base64, glob, hashlib, json, os, subprocess, sys, urllib.request
+import grpc, yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+def ok(m): print("PASS", m)
+def bad(m): print("FAIL", m)
+def fp_of(pem): return hashlib.sha256(x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)).hexdigest()
+def ca_fp(home, ca):
+    p = os.path.join(home, "cas", ca, "ca.pem")
+    return fp_of(open(p, "rb").read()) if os.path.exists(os.path.join(home, "cas", ca, "ca.yaml")) else None
+def state(control): return json.loads(urllib.request.urlopen(control + "/state", timeout=10).read())
+
+def probe(ready, tc):
+    cfg = yaml.safe_load(open(tc)); ctx = cfg["contexts"][cfg["context"]]
+    pem = lambda k: base64.b64decode(ctx[k])
+    creds = grpc.ssl_channel_credentials(pem("ca"), pem("key").replace(b"ED25519 PRIVATE KEY", b"PRIVATE KEY"), pem("crt"))
+    out = {}
+    for n in ready["nodes"]:
+        ch = grpc.secure_channel("%s:%d" % (n["ip"], n["port"]), creds, options=[("grpc.use_local_subchannel_pool", 1)])
+        try:
+            ch.unary_unary("/machine.MachineService/Version", request_serializer=lambda x: x,
+                           response_deserializer=lambda x: x)(b"", timeout=10)
+            out[n["name"]] = "ok"
+        except grpc.RpcError as e:
+            out[n["name"]] = "refused" if e.code() == grpc.StatusCode.UNAVAILABLE else e.code().name
+        finally:
+            ch.close()
+    return out
+
+def expect_probe(ready, tc, want, what):
+    r = probe(ready, tc)
+    wrong = {k: v for k, v in r.items() if v != want}
+    (ok if not wrong and len(r) == 6 else bad)("%s: %s on all 6 nodes%s" % (what, want, " (got %s)" % wrong if wrong else ""))
+
+env = dict(a.split("=", 1) for a in sys.argv[2:] if "=" in a)
+home, control = env["home"], env["control"]
+ready = json.load(open(env["ready"]))
+keys = set(k["label"] for k in json.load(open(env["keys"])))
+mode = sys.argv[1]
+old = env["old"]; oldfp = ca_fp(home, old)
+
+if mode == "killed":
+    st = json.load(open(env["status"])); p = env["point"]
+    steps = {x["step"]: x for x in st["steps"]}
+    (ok if st["active"] and not st["running"] else bad)("%s: journal kept, lock free after kill -9" % p)
+    proven = steps["prove-revoked"]["state"] == "done" and steps["prove-revoked"]["nodes_done"] == 6
+    if not proven:
+        (ok if old + "-key" in keys else bad)("%s: old key still in the token (revocation not yet proven everywhere)" % p)
+    newfp = ca_fp(home, st["new_ca"])
+    acc = {n["name"]: n["machine_accepted"] for n in state(control)["nodes"]}
+    if newfp:
+        neither = [k for k, v in acc.items() if oldfp not in v and newfp not in v]
+        (ok if not neither else bad)("%s: no node trusts neither the old nor the new access CA%s" % (p, " (%s)" % neither if neither else ""))
+    else:
+        wrong = [k for k, v in acc.items() if v != [oldfp]]
+        (ok if not wrong else bad)("%s: new CA not made yet; every node accepts exactly the old one%s" % (p, wrong or ""))
+    if steps["distrust-old"]["state"] == "pending":
+        expect_probe(ready, env["oldtc"], "ok", "%s: old talosconfig (distrust-old not begun)" % p)
+elif mode == "end":
+    new = env["new"]; newfp = ca_fp(home, new)
+    cur = open(os.path.join(home, "talos", "access-ca")).read().strip()
+    (ok if cur == new else bad)("current access CA is %s (%s)" % (new, cur))
+    (ok if not os.path.exists(os.path.join(home, "rotate", "journal")) else bad)("journal archived")
+    acc = {n["name"]: n["machine_accepted"] for n in state(control)["nodes"]}
+    wrong = {k: v for k, v in acc.items() if v != [newfp]}
+    (ok if not wrong else bad)("every node accepts exactly %s%s" % (new, " (got %s)" % wrong if wrong else ""))
+    wrongf = []
+    for f in sorted(glob.glob(env["project"] + "/nodes/*.yaml")):
+        d = yaml.safe_load(open(f))
+        fps = [fp_of(base64.b64decode(e["crt"])) for e in (d.get("machine", {}).get("acceptedCAs") or [])]
+        if fps != [newfp]: wrongf.append(os.path.basename(f))
+    (ok if not wrongf else bad)("every node file carries exactly %s%s" % (new, wrongf or ""))
+    expect_probe(ready, env["tc"], "ok", "new talosconfig")
+    expect_probe(ready, env["oldtc"], "refused", "old talosconfig")
+    (ok if keys == {new + "-key"} else bad)("the token holds only %s-key (%s)" % (new, sorted(keys)))
+    (ok if os.path.exists(os.path.join(home, "cas", old, "retired.json")) else bad)("%s kept as retired" % old)
+    (ok if oct(os.stat(env["tc"]).st_mode & 0o777) == "0o600" else bad)("talosconfig mode 0600")
+    hist = sorted(os.listdir(os.path.join(home, "rotate", "history")))
+    rid = hist[-1][:-len(".journal")]
+    lines = [json.loads(l) for l in open(os.path.join(home, "audit.log"))]
+    mine = [l for l in lines if l.get("detail", {}).get("rotation") == rid]
+    names = ["prepare", "trust-new", "issue", "verify-new", "distrust-old", "prove-revoked", "retire"]
+    ends = {}
+    for i, l in enumerate(mine):
+        if l["event"] == "rotate-step" and l["detail"].get("phase") == "end":
+            ends.setdefault(l["detail"]["step"], i)
+    order = [ends.get(n, -1) for n in names]
+    (ok if -1 not in order and order == sorted(order) else bad)("audit: all 7 steps of %s ended, in order" % rid)
+    d = [i for i, l in enumerate(mine) if l["event"] == "destroy" and "retired" in l["detail"].get("reason", "")]
+    (ok if len(d) == 1 and d[0] > ends.get("prove-revoked", 1 << 30) else bad)(
+        "audit: old key destroyed once, after prove-revoked ended (%s)" % d)
+    (ok if any(l["event"] == "rotate-finish" for l in mine) else bad)("audit: rotate-finish")
+else:
+    bad("unknown mode " + mode)
+EOF
+}
+
+# rot_check_killed POINT OLDCA OLDTC: invariants of a rotation killed at POINT:
+# the journal is kept and the lock free; the old key is in the token unless
+# prove-revoked finished on all 6 nodes; every node accepts the old or the
+# new access CA; before distrust-old began the old talosconfig still works.
+rot_check_killed() {
+	"$HSMCA" --json rotate status >"$WORK/status.json" 2>/dev/null
+	"$HSMCA" --json key list >"$WORK/keys.json" 2>/dev/null
+	rot_py_checks killed "point=$1" "old=$2" "oldtc=$3" "home=$HSMCA_HOME" "control=$CONTROL" \
+		"ready=$C/talos/ready.json" "keys=$WORK/keys.json" "status=$WORK/status.json"
+}
+
+# rot_check_end_fast OLDCA NEWCA OLDTC: rot_check_end in one Python process.
+rot_check_end_fast() {
+	"$HSMCA" audit verify >/dev/null 2>&1 && it_pass "audit log chain intact" || it_fail "audit verify"
+	"$HSMCA" --json key list >"$WORK/keys.json" 2>/dev/null
+	rot_py_checks end "old=$1" "new=$2" "oldtc=$3" "tc=$TC" "home=$HSMCA_HOME" "control=$CONTROL" \
+		"ready=$C/talos/ready.json" "keys=$WORK/keys.json" "project=$PROJECT"
+}
+
+# rot_crash POINT [RESUME_FAULT]: one rotation of the project killed with
+# HSMCA_FAULT=POINT, (optionally killed again while resuming at
+# RESUME_FAULT), resumed, and checked to reach the same end state.
+rot_crash() {
+	local p=$1 p2=${2:-} old rc=0 new
+	old=$(rot_current)
+	cp "$TC" "$WORK/old.tc"
+	HSMCA_FAULT=$p rot_rotate "kill-$p" || rc=$?
+	if [[ $rc != 137 ]]; then
+		it_fail "HSMCA_FAULT=$p: expected SIGKILL (137), got $rc: $(tail -3 "$ROT_ERR")"
+		return 1
+	fi
+	it_pass "HSMCA_FAULT=$p: killed"
+	rot_check_killed "$p" "$old" "$WORK/old.tc"
+	if [[ -n "$p2" ]]; then
+		rc=0
+		HSMCA_FAULT=$p2 rot "kill-resume-$p2" rotate-ca --resume --dry-run=false || rc=$?
+		it_assert_eq 137 "$rc" "HSMCA_FAULT=$p2 while resuming: killed"
+		rot_check_killed "$p2" "$old" "$WORK/old.tc"
+	fi
+	rot_expect 0 "resume-$p" rotate-ca --resume --dry-run=false || return 1
+	new=$(rot_current)
+	[[ "$new" != "$old" ]] && it_pass "$p: resumed to a new access CA ($old -> $new)" ||
+		it_fail "$p: access CA did not change"
+	rot_check_end_fast "$old" "$new" "$WORK/old.tc"
+}
+
+# rot_crash_suite POINT...: adoption, then one killed-and-resumed rotation per point.
+rot_crash_suite() {
+	local p
+	rot_setup
+	rot_write_checker
+	rot_rotate adopt || { it_fail "adoption: $(cat "$ROT_ERR")"; return 1; }
+	it_pass "adoption (talos-access-g1)"
+	for p in "$@"; do
+		rot_crash ${p/+/ }
+	done
+	rot_check_oracle
+	rot_save_key "$TC" last
+	rot_leak_scan
+}
+
 [[ ${ROTATE_LIB_ONLY:-0} == 1 ]] && return 0
 
 # ---------------------------------------------------------------- test
