@@ -412,6 +412,11 @@ int hsmca_key_find(hsmca_token *t, const char *label_or_uri, hsmca_key **out, hs
 
 		if (hsmca_uri_check(label_or_uri, err) != 0)
 			return -1;
+		if (strchr(label_or_uri, '?'))
+			return hsmca_error_set(err, "key URI '%s': module-path, module-name and pin-source "
+						    "choose the token, not the key; give them in --token/--module/"
+						    "--pin-source or the state directory's configuration",
+					       label_or_uri);
 		uri = p11_kit_uri_new();
 		if (p11_kit_uri_parse(label_or_uri, P11_KIT_URI_FOR_ANY, uri) != P11_KIT_URI_OK) {
 			hsmca_error_set(err, "PKCS#11 URI '%s' is malformed", label_or_uri);
@@ -594,8 +599,8 @@ int hsmca_key_generate(hsmca_token *t, enum hsmca_key_type type, const char *lab
 	CK_MECHANISM mech = { 0, NULL, 0 };
 	const uint8_t *params = NULL;
 	size_t params_len = 0;
-	CK_ATTRIBUTE pub[8], priv[12];
-	CK_ULONG npub = 0, npriv = 0, npriv_base;
+	CK_ATTRIBUTE pub[12], priv[12];
+	CK_ULONG npub = 0, npriv = 0, npriv_base, npub_base;
 	CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
 	bool exists = false, tpm = hsmca_module_is_tpm(t->module);
 	hsmca_key *k = NULL;
@@ -638,6 +643,12 @@ int hsmca_key_generate(hsmca_token *t, enum hsmca_key_type type, const char *lab
 		pub[npub++] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) };
 		pub[npub++] = (CK_ATTRIBUTE){ CKA_PUBLIC_EXPONENT, exp, sizeof(exp) };
 	}
+	/* The public half only verifies: no encrypt/wrap (SoftHSM enables both). */
+	npub_base = npub;
+	if (!tpm) {
+		pub[npub++] = (CK_ATTRIBUTE){ CKA_ENCRYPT, &no, sizeof(no) };
+		pub[npub++] = (CK_ATTRIBUTE){ CKA_WRAP, &no, sizeof(no) };
+	}
 	priv[npriv++] = (CK_ATTRIBUTE){ CKA_TOKEN, &yes, sizeof(yes) };
 	priv[npriv++] = (CK_ATTRIBUTE){ CKA_PRIVATE, &yes, sizeof(yes) };
 	priv[npriv++] = (CK_ATTRIBUTE){ CKA_SENSITIVE, &yes, sizeof(yes) };
@@ -660,8 +671,8 @@ int hsmca_key_generate(hsmca_token *t, enum hsmca_key_type type, const char *lab
 		     rv == CKR_TEMPLATE_INCONSISTENT)) {
 		/* The token refuses one of the usage FALSEs: generate without them; what
 		 * it set instead is read back and shown by `key show`. */
-		rv = t->fns->C_GenerateKeyPair(t->session, &mech, pub, npub, priv, npriv_base, &hpub,
-					       &hpriv);
+		rv = t->fns->C_GenerateKeyPair(t->session, &mech, pub, npub_base, priv, npriv_base,
+					       &hpub, &hpriv);
 	}
 	if (rv != CKR_OK && tpm && unsupported(rv))
 		return hsmca_ckr_error(err, rv, "this TPM does not support %s keys (it refused to "

@@ -87,7 +87,8 @@ static int pin_from_prompt(const char *prompt, struct hsmca_pin *pin, hsmca_erro
 	noecho = old;
 	noecho.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 	noecho.c_lflag |= ICANON;
-	if (write(fd, prompt, strlen(prompt)) < 0 || tcsetattr(fd, TCSAFLUSH, &noecho) != 0) {
+	/* Echo off first, then the prompt: nothing typed early is echoed. */
+	if (tcsetattr(fd, TCSAFLUSH, &noecho) != 0 || write(fd, prompt, strlen(prompt)) < 0) {
 		hsmca_error_errno(err, "cannot prepare the PIN prompt");
 		goto out;
 	}

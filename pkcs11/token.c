@@ -77,8 +77,14 @@ int hsmca_token_open(hsmca_module *m, const char *uri, hsmca_token **out, hsmca_
 		}
 	}
 	if (matches == 0) {
-		hsmca_error_set(err, "no initialised token matches '%s' in %s (%zu slot%s with a token)",
-				uri && *uri ? uri : "pkcs11:", hsmca_module_path(m), n, n == 1 ? "" : "s");
+		size_t inited = 0;
+
+		for (i = 0; i < n; i++)
+			inited += list[i].initialized;
+		hsmca_error_set(err, "no initialised token matches '%s' in %s (%zu initialised token%s, "
+				     "%zu uninitialised)",
+				uri && *uri ? uri : "pkcs11:", hsmca_module_path(m), inited,
+				inited == 1 ? "" : "s", n - inited);
 		goto out;
 	}
 	if (matches > 1) {
@@ -116,7 +122,10 @@ int hsmca_token_login(hsmca_token *t, bool so, const struct hsmca_pin *pin, hsmc
 	CK_TOKEN_INFO info;
 	CK_RV rv;
 
-	rv = t->fns->C_Login(t->session, so ? CKU_SO : CKU_USER, (CK_UTF8CHAR_PTR)pin->value, pin->len);
+	/* pin == NULL: a token with a protected authentication path (PIN pad,
+	 * biometric) takes the PIN on the device itself. */
+	rv = t->fns->C_Login(t->session, so ? CKU_SO : CKU_USER,
+			     pin ? (CK_UTF8CHAR_PTR)pin->value : NULL, pin ? pin->len : 0);
 	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
 		return 0;
 	if ((rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED) &&

@@ -129,6 +129,23 @@ int hsmca_module_tokens(hsmca_module *m, struct hsmca_token_info **out, size_t *
 int hsmca_module_init_token(hsmca_module *m, const char *label, const struct hsmca_pin *so_pin,
 			    const struct hsmca_pin *user_pin, CK_SLOT_ID *slot, hsmca_error *err);
 
+/* ---- watchdog --------------------------------------------------------- */
+
+/* Called when calls into a TPM module have made no progress for `seconds`
+ * (docs/tpm.md: a TPM that stops answering blocks libtpm2_pkcs11 forever).
+ * `call` names the PKCS#11 function last entered ("C_Sign").  It runs on
+ * the watchdog thread while the blocked call goes on blocking — it cannot
+ * be cancelled — so the callback decides what happens: the CLI reports and
+ * _exit()s.  It runs once per stall, again only after calls progressed. */
+typedef void (*hsmca_token_stall_fn)(void *arg, const char *call, unsigned seconds);
+
+/* Set (seconds > 0 and fn) or clear the process-wide deadline on calls
+ * into the TPM module (libtpm2_pkcs11, whenever opened); other modules are
+ * not watched.  The first call that sets one starts a detached thread
+ * that lives as long as the process.  Thread-safe.  Fails only if that
+ * thread cannot be started. */
+int hsmca_token_watchdog(unsigned seconds, hsmca_token_stall_fn fn, void *arg, hsmca_error *err);
+
 /* ---- tokens (one session each) ---------------------------------------- */
 
 typedef struct hsmca_token hsmca_token;
@@ -144,7 +161,8 @@ const struct hsmca_token_info *hsmca_token_get_info(const hsmca_token *t);
 hsmca_module *hsmca_token_module(const hsmca_token *t);
 
 /* Log in as CKU_USER (or CKU_SO when so is true).  Wrong PINs say so and
- * report the token's low-tries / final-try / locked flags. */
+ * report the token's low-tries / final-try / locked flags.  pin == NULL
+ * logs in through the token's protected authentication path (PIN pad). */
 int hsmca_token_login(hsmca_token *t, bool so, const struct hsmca_pin *pin, hsmca_error *err);
 int hsmca_token_random(hsmca_token *t, uint8_t *buf, size_t len, hsmca_error *err);
 /* "pkcs11:token=…;manufacturer=…;serial=…;model=…" */

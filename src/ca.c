@@ -1,6 +1,7 @@
 #include "ca.h"
 
 #include <dirent.h>
+#include <libgen.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -395,6 +396,38 @@ int hsmca_ca_create_root(struct hsmca_session *s, const struct hsmca_ceremony *c
 		goto out;
 	}
 	alg = hsmca_sigalg_default(type, c->rsa_pss, strcmp(c->sig_hash, "sha384") == 0);
+	{
+		/* A CA's subject names it: exactly one CN. */
+		const unsigned char *p = name.buf;
+		X509_NAME *xn = d2i_X509_NAME(NULL, &p, (long)name.len);
+		int cns = 0, idx = -1;
+
+		while (xn && (idx = X509_NAME_get_index_by_NID(xn, NID_commonName, idx)) >= 0)
+			cns++;
+		X509_NAME_free(xn);
+		if (cns != 1) {
+			hsmca_error_set(err, "subject '%s' must have exactly one CN (it has %d)", c->subject,
+					cns);
+			goto out;
+		}
+	}
+	if (c->out_cert[0]) {
+		/* Refuse an output that cannot be written before the token is touched,
+		 * and never overwrite a file an operator may need. */
+		char dcopy[PATH_MAX];
+		struct stat ost;
+
+		snprintf(dcopy, sizeof(dcopy), "%s", c->out_cert);
+		if (lstat(c->out_cert, &ost) == 0 && S_ISREG(ost.st_mode)) {
+			hsmca_error_set(err, "output %s already exists; nothing was done", c->out_cert);
+			goto out;
+		}
+		if (access(dirname(dcopy), W_OK) != 0) {
+			hsmca_error_errno(err, "output directory of %s is not writable; nothing was done",
+					  c->out_cert);
+			goto out;
+		}
+	}
 	if (hsmca_path_join(dir, sizeof(dir), err, "%s/cas/%s", s->home, c->name) != 0)
 		goto out;
 	if (stat(dir, &st) == 0) {

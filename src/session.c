@@ -46,10 +46,17 @@ int hsmca_session_open(const struct hsmca_session_opts *opts, struct hsmca_sessi
 		}
 		if (!pin_source || !*pin_source)
 			pin_source = s->cfg.pin_source[0] ? s->cfg.pin_source : NULL;
-		if (hsmca_pin_read(pin_source, "User PIN: ", &pin, err) != 0)
-			goto out;
-		if (hsmca_token_login(s->token, false, &pin, err) != 0)
-			goto out;
+		if (!pin_source &&
+		    (hsmca_token_get_info(s->token)->flags & CKF_PROTECTED_AUTHENTICATION_PATH)) {
+			/* A PIN pad on the device: the PIN never crosses the host. */
+			if (hsmca_token_login(s->token, false, NULL, err) != 0)
+				goto out;
+		} else {
+			if (hsmca_pin_read(pin_source, "User PIN: ", &pin, err) != 0)
+				goto out;
+			if (hsmca_token_login(s->token, false, &pin, err) != 0)
+				goto out;
+		}
 	}
 	*out = s;
 	s = NULL;

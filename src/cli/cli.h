@@ -46,6 +46,14 @@ void cli_close(struct hsmca_session *s);
 /* Reject a PIN passed on argv (any --pin/--so-pin form). */
 bool cli_argv_has_pin(int argc, char **argv);
 
+/* Read a new PIN; from a prompt it is asked twice and must match. */
+int cli_read_new_pin(const char *source, const char *what, struct hsmca_pin *pin, hsmca_error *err);
+
+/* Whether --help/-h appears among the action's arguments. */
+bool cli_wants_help(int argc, char **argv);
+/* A pkcs11: URI with pin-value anywhere on the command line. */
+bool cli_argv_has_pin_value(int argc, char **argv);
+
 /* Print the help of a subcommand from the table. */
 void cli_print_synopsis(FILE *f, const char *name);
 

@@ -121,8 +121,8 @@ static int ca_init(int argc, char **argv)
 			char *end;
 			long v = strtol(optarg, &end, 10);
 
-			if (*end || v < 0 || v > 16)
-				return cli_usage("ca", "ca init: --path-len must be an integer 0..16");
+			if (*end || v < 0 || v > 32)
+				return cli_usage("ca", "ca init: --path-len must be an integer 0..32");
 			cer.path_len = (int)v;
 			flags++;
 			break;
@@ -179,6 +179,11 @@ static int ca_init(int argc, char **argv)
 
 			if (hsmca_key_type_parse(cer.key_type, &kt, &err) != 0)
 				return cli_usage("ca", "ca init: %s", err.msg);
+			if (cer.rsa_pss && kt != HSMCA_KEY_RSA_3072 && kt != HSMCA_KEY_RSA_4096)
+				return cli_usage("ca", "ca init: --rsa-pss needs an RSA key type, not %s",
+						 cer.key_type);
+			if (strcmp(cer.sig_hash, "sha384") == 0 && kt == HSMCA_KEY_ED25519)
+				return cli_usage("ca", "ca init: --hash does not apply to ed25519");
 		}
 	}
 	if (cli_open(&s, true) != 0)
@@ -294,6 +299,11 @@ int cmd_ca(int argc, char **argv)
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		cli_print_synopsis(argc < 2 ? stderr : stdout, "ca");
 		return argc < 2 ? CLI_USAGE : CLI_OK;
+	}
+	if (cli_wants_help(argc - 1, argv + 1) && strcmp(argv[1], "generate") != 0 &&
+	    strcmp(argv[1], "init") != 0) {
+		cli_print_synopsis(stdout, "ca");
+		return CLI_OK;
 	}
 	if (strcmp(argv[1], "init") == 0)
 		return ca_init(argc - 1, argv + 1);

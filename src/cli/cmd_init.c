@@ -192,7 +192,7 @@ int cmd_init(int argc, char **argv)
 			}
 		}
 		if (cli.pin_source) {
-			if (hsmca_pin_read(cli.pin_source, "New user PIN: ", &user_pin, &err) != 0)
+			if (cli_read_new_pin(cli.pin_source, "user PIN", &user_pin, &err) != 0)
 				goto fail;
 		} else {
 			if (hsmca_path_join(path, sizeof(path), &err, "%s/user.pin", pins) != 0 ||
@@ -201,7 +201,7 @@ int cmd_init(int argc, char **argv)
 			snprintf(cfg.pin_source, sizeof(cfg.pin_source), "file:%s", path);
 		}
 		if (so_src) {
-			if (hsmca_pin_read(so_src, "New SO PIN: ", &so_pin, &err) != 0)
+			if (cli_read_new_pin(so_src, "SO PIN", &so_pin, &err) != 0)
 				goto fail;
 		} else if (hsmca_path_join(path, sizeof(path), &err, "%s/so.pin", pins) != 0 ||
 			   make_pin_file(path, &so_pin, &err) != 0) {

@@ -280,6 +280,11 @@ int cmd_key(int argc, char **argv)
 		cli_print_synopsis(argc < 2 ? stderr : stdout, "key");
 		return argc < 2 ? CLI_USAGE : CLI_OK;
 	}
+	if (cli_wants_help(argc - 1, argv + 1) && strcmp(argv[1], "generate") != 0 &&
+	    strcmp(argv[1], "init") != 0) {
+		cli_print_synopsis(stdout, "key");
+		return CLI_OK;
+	}
 	if (strcmp(argv[1], "generate") == 0)
 		return key_generate(argc - 1, argv + 1);
 	if (strcmp(argv[1], "list") == 0)

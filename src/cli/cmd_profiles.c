@@ -82,6 +82,11 @@ int cmd_profiles(int argc, char **argv)
 		cli_print_synopsis(argc < 2 ? stderr : stdout, "profiles");
 		return argc < 2 ? CLI_USAGE : CLI_OK;
 	}
+	if (cli_wants_help(argc - 1, argv + 1) && strcmp(argv[1], "generate") != 0 &&
+	    strcmp(argv[1], "init") != 0) {
+		cli_print_synopsis(stdout, "profiles");
+		return CLI_OK;
+	}
 	if (hsmca_home_resolve(cli.home, home, sizeof(home), &err) != 0)
 		return cli_fail(&err);
 	if (strcmp(argv[1], "list") == 0) {

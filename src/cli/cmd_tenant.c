@@ -72,6 +72,9 @@ static void print_plan(json_object *p, int64_t timeout_s)
 	json_object_object_get_ex(p, "tenantcontrolplane", &v);
 	printf("current tenant CA sha256 %s; TenantControlPlane %s is %s\n", jget(p, "ca_sha256"),
 	       jget(v, "name"), jget(v, "status"));
+	if (json_object_get_boolean(json_object_object_get(v, "paused")))
+		printf("warning: the TenantControlPlane carries kamaji.clastix.io/paused: Kamaji would "
+		       "not regenerate the Secrets, and a real run refuses to start\n");
 	if (annotate) {
 		json_object_object_get_ex(p, "annotate", &v);
 		printf("would annotate secret %s/%s with %s=\"\"\n", jget(p, "namespace"),

@@ -120,8 +120,8 @@ static int token_init(int argc, char **argv)
 		hsmca_config_apply_env(&cfg);
 		module = cfg.module;
 	}
-	if (hsmca_pin_read(so_src, "SO PIN: ", &so, &err) != 0 ||
-	    hsmca_pin_read(cli.pin_source, "New user PIN: ", &user, &err) != 0 ||
+	if (cli_read_new_pin(so_src, "SO PIN", &so, &err) != 0 ||
+	    cli_read_new_pin(cli.pin_source, "user PIN", &user, &err) != 0 ||
 	    hsmca_module_open(module, &m, &err) != 0 ||
 	    hsmca_module_init_token(m, label, &so, &user, &slot, &err) != 0) {
 		cli_fail(&err);
@@ -142,6 +142,11 @@ int cmd_token(int argc, char **argv)
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		cli_print_synopsis(argc < 2 ? stderr : stdout, "token");
 		return argc < 2 ? CLI_USAGE : CLI_OK;
+	}
+	if (cli_wants_help(argc - 1, argv + 1) && strcmp(argv[1], "generate") != 0 &&
+	    strcmp(argv[1], "init") != 0) {
+		cli_print_synopsis(stdout, "token");
+		return CLI_OK;
 	}
 	if (strcmp(argv[1], "list") == 0) {
 		if (argc > 2)

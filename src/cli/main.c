@@ -125,6 +125,12 @@ int main(int argc, char **argv)
 		      stderr);
 		return CLI_USAGE;
 	}
+	if (cli_argv_has_pin_value(argc, argv)) {
+		fputs("hsmca: a PKCS#11 URI with pin-value puts the PIN on the command line; use "
+		      "pin-source=file:PATH in the URI or --pin-source\n",
+		      stderr);
+		return CLI_USAGE;
+	}
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 struct cli_globals cli;
 
 int cli_fail(const hsmca_error *err)
@@ -111,4 +113,53 @@ int cli_open(struct hsmca_session **out, bool login)
 void cli_close(struct hsmca_session *s)
 {
 	hsmca_session_close(s);
+}
+
+bool cli_wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return false;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	}
+	return false;
+}
+
+bool cli_argv_has_pin_value(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (strstr(argv[i], "pin-value="))
+			return true;
+	return false;
+}
+
+int cli_read_new_pin(const char *source, const char *what, struct hsmca_pin *pin, hsmca_error *err)
+{
+	struct hsmca_pin again;
+	char prompt[64];
+	int ret;
+
+	snprintf(prompt, sizeof(prompt), "New %s: ", what);
+	if (hsmca_pin_read(source, prompt, pin, err) != 0)
+		return -1;
+	if (source && strcmp(source, "prompt") != 0)
+		return 0;
+	/* Typed blind: ask twice. */
+	snprintf(prompt, sizeof(prompt), "Repeat the new %s: ", what);
+	if (hsmca_pin_read(source, prompt, &again, err) != 0) {
+		hsmca_pin_wipe(pin);
+		return -1;
+	}
+	ret = again.len == pin->len && CRYPTO_memcmp(again.value, pin->value, pin->len) == 0 ? 0 : -1;
+	hsmca_pin_wipe(&again);
+	if (ret != 0) {
+		hsmca_pin_wipe(pin);
+		return hsmca_error_set(err, "the two entries of the new %s differ; nothing changed", what);
+	}
+	return 0;
 }

@@ -117,9 +117,9 @@ refused 1 "unknown query attribute 'pin-sauce'" "$HSMCA" key show 'pkcs11:object
 refused 1 "must name a private key" "$HSMCA" key show 'pkcs11:object=bi-a;type=public'
 refused 1 "names another token" "$HSMCA" key show 'pkcs11:token=other;object=bi-a'
 # pin-value would put a PIN on the command line.
-refused_any "pin-value is refused" "$HSMCA" key show "pkcs11:object=bi-a?pin-value=9876-in-uri"
+it_expect_fail 2 "pin-value puts the PIN on the command line" "$HSMCA" key show "pkcs11:object=bi-a?pin-value=9876-in-uri"
 no_pin_in_output 9876-in-uri
-refused_any "pin-value is refused" "$HSMCA" --token "pkcs11:token=hsmca?pin-value=9876-in-uri" key list
+it_expect_fail 2 "pin-value puts the PIN on the command line" "$HSMCA" --token "pkcs11:token=hsmca?pin-value=9876-in-uri" key list
 no_pin_in_output 9876-in-uri
 
 # --- PIN given on the command line: refused before anything runs ---
