@@ -155,6 +155,35 @@ static const char *tcp_status(json_object *tcp)
 	return s ? s : "unknown";
 }
 
+static bool tcp_paused(json_object *tcp)
+{
+	json_object *md, *ann;
+
+	return json_object_object_get_ex(tcp, "metadata", &md) &&
+	       json_object_object_get_ex(md, "annotations", &ann) &&
+	       json_object_object_get_ex(ann, "kamaji.clastix.io/paused", NULL);
+}
+
+/* Refuse to start on a TenantControlPlane Kamaji would not (or could not
+ * yet) reconcile: deleting its Secrets would leave the tenant without them. */
+static int tcp_can_start(struct tctx *t, json_object *tcp, hsmca_error *err)
+{
+	const char *st = tcp_status(tcp);
+
+	if (tcp_paused(tcp))
+		return hsmca_error_set(err, "TenantControlPlane %s/%s carries kamaji.clastix.io/paused: "
+				       "Kamaji would not regenerate the Secrets; remove the annotation "
+				       "first (nothing changed)", t->ns, t->name);
+	if (strcmp(st, "CertificateAuthorityRotating") == 0)
+		return hsmca_error_set(err, "TenantControlPlane %s/%s is already rotating its CA "
+				       "(status CertificateAuthorityRotating); wait until it is Ready "
+				       "(nothing changed)", t->ns, t->name);
+	if (strcmp(st, "Ready") != 0)
+		tenant_progress(t, "record-old", "note: TenantControlPlane %s/%s is %s, not Ready",
+				t->ns, t->name, st);
+	return 0;
+}
+
 /* {"<ns>/<name>": uid} of the pods of a group; names (array) too if wanted. */
 static int list_group(struct tctx *t, const struct tenant_pod_group *g, json_object **uids,
 		      json_object **names, hsmca_error *err)
@@ -267,7 +296,7 @@ int tenant_record_old(struct tctx *t, hsmca_error *err)
 		hsmca_error_set(err, "out of memory");
 		goto out;
 	}
-	if (get_tcp(t, &tcp, err) != 0)
+	if (get_tcp(t, &tcp, err) != 0 || tcp_can_start(t, tcp, err) != 0)
 		goto out;
 	for (size_t i = 0; i < HSMCA_TENANT_SECRETS; i++) {
 		const char *suffix = hsmca_tenant_secret_suffixes[i];
@@ -419,6 +448,8 @@ int tenant_delete_secrets(struct tctx *t, hsmca_error *err)
 		if (r < 0)
 			return hsmca_error_prefix(err, "step delete (%u of %d Secrets deleted so far)",
 						  t->res->deleted, HSMCA_TENANT_SECRETS);
+		if (first && r == 1)
+			tenant_fault_point("delete-unjournaled");
 		f = json_object_new_object();
 		json_object_object_add(f, "secret", json_object_new_string(name));
 		json_object_object_add(f, "uid", json_object_new_string(uid));
@@ -584,6 +615,7 @@ int tenant_plan(struct tctx *t, json_object **out, hsmca_error *err)
 	o = json_object_new_object();
 	json_object_object_add(o, "name", json_object_new_string(t->name));
 	json_object_object_add(o, "status", json_object_new_string(tcp_status(tcp)));
+	json_object_object_add(o, "paused", json_object_new_boolean(tcp_paused(tcp)));
 	json_object_object_add(p, "tenantcontrolplane", o);
 	for (size_t i = 0; i < HSMCA_TENANT_SECRETS; i++) {
 		bool missing;

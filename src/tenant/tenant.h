@@ -35,8 +35,9 @@
  * admin kubeconfig goes only to the 0600 output file.
  *
  * Test hook: environment HSMCA_FAULT=tenant:<point> makes the process kill
- * itself (SIGKILL) at that point: record-old, delete-one, delete, annotate,
- * restart-one, restart, wait, write, prove.
+ * itself (SIGKILL) at that point: record-old, delete-unjournaled (the first
+ * Secret deleted, its journal line not yet written), delete-one, delete,
+ * annotate, restart-one, restart, wait, write, prove.
  *
  * Not thread-safe: one rotation per process at a time. */
 #ifndef HSMCA_TENANT_TENANT_H
@@ -100,7 +101,7 @@ typedef struct hsmca_tenant_result {
 /* The dry run: read (GET/LIST only) what a rotation would touch and return
  * it as a new JSON object (json_object_put()):
  *   {"tenant","namespace","kamaji_namespace","method","server","ca_sha256",
- *    "tenantcontrolplane":{"name","status"},
+ *    "tenantcontrolplane":{"name","status","paused"},
  *    "delete":[{"name","uid","resourceVersion"} | {"name","missing":true}]
  *      or "annotate":{"secret","annotation"},
  *    "restart":[{"namespace","selector","pods":[{"name","uid"}]}],

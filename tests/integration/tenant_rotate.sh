@@ -163,6 +163,38 @@ print(len(c), max(c.values()))')
 it_assert_eq "11 1" "$per" "after the resume every Secret was deleted exactly once"
 kt_collect_keys
 
+# --- killed between the first DELETE and its journal line: the uid
+# precondition keeps the regenerated foo-ca from being deleted again ---
+kt_ctl DELETE /requests >/dev/null
+rc=0
+HSMCA_FAULT=tenant:delete-unjournaled hs "${ROT[@]}" --dry-run=false >/dev/null 2>&1 || rc=$?
+it_assert_eq 137 "$rc" "HSMCA_FAULT=tenant:delete-unjournaled killed the run"
+for ((i = 0; i < 50; i++)); do
+	[[ -n "$(kt_secret_uid "$KT_NAME-ca")" ]] && break
+	sleep 0.2
+done
+it_expect_fail 1 "cannot abort: the deletion had begun and the cluster shows a changed" 	hs "${ROT[@]}" --abort
+it_ok hs "${ROT[@]}" --resume >/dev/null
+it_assert_contains "$(cat "$IT_ERR")" "secret $KT_NS/$KT_NAME-ca: already replaced (new uid), not deleted again" 	"the resumed run sees the regenerated foo-ca and leaves it"
+it_assert_eq 1 "$(kt_count_requests DELETE "/secrets/$KT_NAME-ca$" 200)" "foo-ca deleted once"
+it_assert_eq 1 "$(kt_count_requests DELETE "/secrets/$KT_NAME-ca$" 409)" 	"the second DELETE of foo-ca was refused by its uid precondition (409)"
+kt_collect_keys
+
+# --- a paused TenantControlPlane: refused before anything is deleted ---
+tcp_patch() {
+	curl -sS --max-time 10 --cacert "$KT_DIR/ca.crt" -H "Authorization: Bearer $KT_TOKEN" \
+		-X PATCH -H 'Content-Type: application/merge-patch+json' --data "$1" \
+		"https://127.0.0.1:$KT_PORT/apis/kamaji.clastix.io/v1alpha1/namespaces/$KT_NS/tenantcontrolplanes/$KT_NAME" >/dev/null
+}
+tcp_patch '{"metadata":{"annotations":{"kamaji.clastix.io/paused":"true"}}}'
+kt_ctl DELETE /requests >/dev/null
+it_assert_contains "$(it_ok hs "${ROT[@]}")" "warning: the TenantControlPlane carries kamaji.clastix.io/paused" \
+	"the dry run warns about a paused TenantControlPlane"
+it_expect_fail 1 "kamaji.clastix.io/paused" hs "${ROT[@]}" --dry-run=false
+it_assert_eq 0 "$(kt_count_requests DELETE /)" "paused: nothing deleted"
+it_ok hs "${ROT[@]}" --abort >/dev/null
+tcp_patch '{"metadata":{"annotations":{"kamaji.clastix.io/paused":null}}}'
+
 # --- killed before anything destructive: --abort clears it ---
 kt_ctl DELETE /requests >/dev/null
 snap=$(kt_snapshot)
