@@ -8,7 +8,8 @@
 #include "pkcs11/token.h"
 
 struct hsmca_module {
-	CK_FUNCTION_LIST *fns;
+	CK_FUNCTION_LIST *fns;	  /* what to call: `loaded`, or its watchdog wrapper */
+	CK_FUNCTION_LIST *loaded; /* what p11-kit loaded, to release */
 	char path[PATH_MAX];
 	char manufacturer[33];
 	char description[33];
@@ -72,6 +73,11 @@ int hsmca_p11_error(hsmca_module *m, CK_SESSION_HANDLE probe, hsmca_error *err, 
 /* hsmca_p11_error() for a call made on token t's session. */
 #define hsmca_token_error(t, err, rv, ...) \
 	hsmca_p11_error((t)->module, (t)->session, (err), (rv), __VA_ARGS__)
+
+/* The TPM module's function list with every entry the token layer uses
+ * wrapped for the watchdog (pkcs11/watchdog.c); fns itself if another list
+ * is already wrapped in this process. */
+CK_FUNCTION_LIST *hsmca_watchdog_wrap(CK_FUNCTION_LIST *fns);
 
 /* Percent-encode (RFC 3986 unreserved kept unless `all`). */
 void hsmca_uri_escape(char *out, size_t outlen, const uint8_t *in, size_t n, bool all);

@@ -122,7 +122,11 @@ int hsmca_module_open(const char *path_or_name, hsmca_module **out, hsmca_error 
 	if (m->is_tpm)
 		hsmca_tpm_prepare_env();
 	/* Unmanaged: p11-kit only dlopens this one module; we drive C_Initialize. */
-	m->fns = p11_kit_module_load(m->path, P11_KIT_MODULE_UNMANAGED | P11_KIT_MODULE_CRITICAL);
+	m->loaded = p11_kit_module_load(m->path, P11_KIT_MODULE_UNMANAGED | P11_KIT_MODULE_CRITICAL);
+	m->fns = m->loaded;
+	/* A TPM can block forever (even in C_Initialize): watch its calls. */
+	if (m->fns && m->is_tpm)
+		m->fns = hsmca_watchdog_wrap(m->loaded);
 	if (!m->fns) {
 		msg = (char *)p11_kit_message();
 		hsmca_error_set(err, "cannot load PKCS#11 module %s: %s", m->path,
@@ -149,7 +153,7 @@ int hsmca_module_open(const char *path_or_name, hsmca_module **out, hsmca_error 
 		} else {
 			hsmca_ckr_error(err, rv, "cannot initialise PKCS#11 module %s", m->path);
 		}
-		p11_kit_module_release(m->fns);
+		p11_kit_module_release(m->loaded);
 		m->fns = NULL;
 		goto fail;
 	}
@@ -176,7 +180,7 @@ void hsmca_module_close(hsmca_module *m)
 		return;
 	if (m->fns) {
 		m->fns->C_Finalize(NULL);
-		p11_kit_module_release(m->fns);
+		p11_kit_module_release(m->loaded);
 	}
 	free(m);
 }

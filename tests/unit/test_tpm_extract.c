@@ -15,14 +15,16 @@
  * refusals are about the private part, not a broken session).
  *
  * It also checks what differs on a TPM: ed25519 and rsa-4096 are refused
- * before anything is created, and a TPM that dies (swtpm killed) gives a
- * prompt error that says so, not CKR_GENERAL_ERROR alone.  That test runs
- * last, since it takes the TPM away. */
+ * before anything is created; a TPM that stops answering (swtpm SIGSTOPped)
+ * is reported by the token watchdog after its deadline; and a TPM that dies
+ * (swtpm killed) gives a prompt error that says so, not CKR_GENERAL_ERROR
+ * alone.  That test runs last, since it takes the TPM away. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -160,6 +162,14 @@ static pid_t sim_swtpm_pid(const char *dir)
 		pid = -1;
 	fclose(f);
 	return (pid_t)pid;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 /* ---- fixture ------------------------------------------------------------ */
@@ -580,12 +590,66 @@ static void test_unsupported_types_refused(void **state)
 	assert_int_equal(count_objects(f), before);
 }
 
-static double now_s(void)
-{
-	struct timespec t;
+/* The watchdog: swtpm stopped (SIGSTOP) makes C_Sign block; after the
+ * deadline the callback runs, once, naming the call.  Here the callback
+ * lets swtpm go on (SIGCONT) and the signature then completes; the CLI's
+ * callback exits instead. */
+static struct {
+	pid_t swtpm;
+	atomic_int calls;
+	char call[64];
+	unsigned seconds;
+	double at;
+} stall;
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+static void on_stall(void *arg, const char *call, unsigned seconds)
+{
+	(void)arg;
+	snprintf(stall.call, sizeof(stall.call), "%s", call);
+	stall.seconds = seconds;
+	stall.at = now_s();
+	atomic_fetch_add(&stall.calls, 1);
+	kill(stall.swtpm, SIGCONT);
+}
+
+static void test_watchdog_on_stalled_tpm(void **state)
+{
+	struct fixture *f = *state;
+	hsmca_error err = { "", 0 };
+	uint8_t sig[HSMCA_SIG_MAX];
+	size_t siglen = 0;
+	double t0, t1;
+
+	stall.swtpm = sim_swtpm_pid(f->sim);
+	assert_true(stall.swtpm > 1);
+	assert_int_equal(hsmca_token_watchdog(2, on_stall, NULL, &err), 0);
+	/* Normal calls, quicker than the deadline, do not trigger it. */
+	assert_int_equal(hsmca_key_sign(f->keys[0], HSMCA_SIG_ECDSA_SHA256, (const uint8_t *)"a", 1,
+					sig, &siglen, &err),
+			 0);
+	sleep(3); /* idle: nothing in flight, nothing to report */
+	assert_int_equal(atomic_load(&stall.calls), 0);
+
+	assert_int_equal(kill(stall.swtpm, SIGSTOP), 0);
+	t0 = now_s();
+	if (hsmca_key_sign(f->keys[0], HSMCA_SIG_ECDSA_SHA256, (const uint8_t *)"b", 1, sig, &siglen,
+			   &err) != 0) {
+		kill(stall.swtpm, SIGCONT);
+		fail_msg("sign after SIGCONT: %s", err.msg);
+	}
+	t1 = now_s();
+	kill(stall.swtpm, SIGCONT);
+	assert_int_equal(hsmca_token_watchdog(0, NULL, NULL, &err), 0);
+	assert_int_equal(atomic_load(&stall.calls), 1);
+	assert_string_equal(stall.call, "C_Sign");
+	assert_int_equal(stall.seconds, 2);
+	/* It fired after the deadline (with the 0.25 s polling), not before,
+	 * and the call had been blocked until then. */
+	assert_true(stall.at - t0 >= 2.0 && stall.at - t0 < 10.0);
+	assert_true(t1 >= stall.at);
+	assert_int_equal(hsmca_verify_sig(hsmca_key_pkey(f->keys[0]), HSMCA_SIG_ECDSA_SHA256,
+					  (const uint8_t *)"b", 1, sig, siglen, &err),
+			 0);
 }
 
 /* Last: swtpm is killed under a logged-in session.  The next signature
@@ -642,6 +706,7 @@ int main(void)
 		cmocka_unit_test(test_weakened_flags_do_not_free_the_key),
 		cmocka_unit_test(test_signatures_verify),
 		cmocka_unit_test(test_unsupported_types_refused),
+		cmocka_unit_test(test_watchdog_on_stalled_tpm),
 		cmocka_unit_test(test_tpm_gone_is_named),
 	};
 
