@@ -65,6 +65,7 @@ it_assert_eq 500 "$(sed -n 's/^issuance.*(\([0-9]*\) certificates from .*/\1/p' 
 	"bench --jobs 2 issued exactly --count certificates"
 
 # --- JSON ----------------------------------------------------------------------------
+# shellcheck disable=SC2317 # called through it_ok
 check_json() { # FILE JOBS CSR_KEY KEY_TYPE COUNT
 	"$IT_PYTHON" - "$@" <<'EOF'
 import json, sys

@@ -122,7 +122,7 @@ EOF
 )
 # jlist "a,b" -> ["a","b"] (values here hold no quotes or backslashes)
 jlist() {
-	local IFS=, out= v
+	local IFS=, out='' v
 	for v in $1; do
 		[[ -n $v ]] && out+="${out:+,}\"$v\""
 	done
