@@ -30,6 +30,7 @@ tpm_start() {
 		it_register_pid "$(tr -d ' \n' <"$1/$f.pid")"
 	done
 	set -a
+	# shellcheck disable=SC1091 # written by tpm-sim.sh at start
 	. "$1/env"
 	set +a
 }

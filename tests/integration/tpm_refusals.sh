@@ -27,6 +27,7 @@ tpm_start() {
 		it_register_pid "$(tr -d ' \n' <"$TPM/$f.pid")"
 	done
 	set -a
+	# shellcheck disable=SC1091 # written by tpm-sim.sh at start
 	. "$TPM/env"
 	set +a
 }
