@@ -135,8 +135,12 @@ for fault in '{"watch_gone": {"count": 2, "mode": "event"}}' '{"watch_gone": {"c
 	it_assert_contains "$(cat "$IT_ERR")" "listed again and went on" "$fault: ... and listed again"
 	n=$(sed -n 's/.* \([0-9][0-9]*\) expired (410).*/\1/p' <<<"$out")
 	((n >= 1)) && it_pass "$fault: $n expired watch(es) counted" || it_fail "$fault: none counted: $out"
-	it_assert_eq 0 "$(kt_ctl GET /faults | "$KT_PY" -c 'import json,sys; print(json.load(sys.stdin)["watch_gone"]["count"])')" \
-		"$fault: the double's faults were consumed"
+	# How many watches get opened depends on timing (a re-list may already
+	# show the condition met), so at least one of the two 410s was served.
+	left=$(kt_ctl GET /faults | "$KT_PY" -c 'import json,sys; print(json.load(sys.stdin)["watch_gone"]["count"])')
+	((left <= 1)) && it_pass "$fault: the double served $((2 - left)) 410(s)" ||
+		it_fail "$fault: no 410 served"
+	kt_ctl POST /faults '{}' >/dev/null
 done
 kt_ctl POST /faults '{"watch_cut": {"count": 2, "after_events": 1}}' >/dev/null
 out=$(it_ok hs "${ROT[@]}" "${GOOD[@]}" --dry-run=false)
