@@ -19,6 +19,7 @@
 #include <openssl/ecdsa.h>
 
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
@@ -112,12 +113,50 @@ int hsmca_csr_decode(const uint8_t *buf, size_t len, uint8_t *scratch, const uin
 	return 0;
 }
 
+/* Well-formed UTF-8 without control characters (what a name may hold). */
+static bool utf8_ok(const uint8_t *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint8_t c = s[i];
+		size_t k, extra;
+
+		if (c < 0x20 || c == 0x7f)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0 && c >= 0xc2)
+			extra = 1;
+		else if ((c & 0xf0) == 0xe0)
+			extra = 2;
+		else if ((c & 0xf8) == 0xf0 && c <= 0xf4)
+			extra = 3;
+		else
+			return false;
+		if (i + extra >= n)
+			return false;
+		for (k = 1; k <= extra; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+		if (extra == 2 && ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] >= 0xa0)))
+			return false; /* overlong, surrogates */
+		if (extra == 3 && ((c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] >= 0x90)))
+			return false;
+		i += extra + 1;
+	}
+	return true;
+}
+
 static int parse_string(const struct tlv *v, char *out, size_t outlen)
 {
-	if (v->tag != DER_UTF8STRING && v->tag != DER_PRINTABLESTRING && v->tag != DER_IA5STRING &&
-	    v->tag != 0x14 /* T61 */)
+	/* UTF8String, PrintableString, IA5String; T61/BMP/Universal are refused
+	 * rather than guessed at. */
+	if (v->tag != DER_UTF8STRING && v->tag != DER_PRINTABLESTRING && v->tag != DER_IA5STRING)
 		return -1;
-	if (v->n >= outlen || memchr(v->c, 0, v->n))
+	if (v->n == 0 || v->n >= outlen || !utf8_ok(v->c, v->n))
 		return -1;
 	memcpy(out, v->c, v->n);
 	out[v->n] = '\0';
@@ -146,13 +185,19 @@ static int parse_subject(const struct tlv *name, struct hsmca_csr *csr, hsmca_er
 			    next(&r, atv.c + atv.n, &val) != 0)
 				return hsmca_error_set(err, "malformed CSR subject");
 			if (OID_IS(oid.c, oid.n, oid_cn)) {
+				if (csr->cn[0])
+					return hsmca_error_set(err, "the CSR's subject has more than one CN");
 				if (parse_string(&val, csr->cn, sizeof(csr->cn)) != 0)
-					return hsmca_error_set(err, "the CSR's CN is not a usable string");
+					return hsmca_error_set(err, "the CSR's CN is not a UTF-8/Printable string "
+								    "of at most 127 bytes without control "
+								    "characters");
 			} else if (OID_IS(oid.c, oid.n, oid_o)) {
 				if (csr->n_o == 8)
 					return hsmca_error_set(err, "the CSR has more than 8 O values");
 				if (parse_string(&val, csr->o[csr->n_o], sizeof(csr->o[0])) != 0)
-					return hsmca_error_set(err, "the CSR's O is not a usable string");
+					return hsmca_error_set(err, "the CSR's O is not a UTF-8/Printable string "
+								    "of at most 63 bytes without control "
+								    "characters");
 				csr->n_o++;
 			}
 		}
@@ -180,10 +225,18 @@ static int parse_spki(struct hsmca_csr *csr, hsmca_error *err)
 		if (next(&p, alg.c + alg.n, &param) != 0 || param.tag != DER_OID)
 			return hsmca_error_set(err, "the CSR's EC key has no named curve (explicit "
 						    "parameters are refused)");
+		if (p != alg.c + alg.n)
+			return hsmca_error_set(err, "malformed EC key parameters in the CSR");
+		if ((OID_IS(param.c, param.n, oid_p256) || OID_IS(param.c, param.n, oid_p384)) &&
+		    bits.n > 1 && bits.c[1] != 0x04)
+			return hsmca_error_set(err, "the CSR's EC key is a compressed point; send it "
+						    "uncompressed (Go and Kubernetes cannot read compressed keys)");
 		if (OID_IS(param.c, param.n, oid_p256) && bits.n == 66)
 			csr->key_type = HSMCA_KEY_EC_P256;
 		else if (OID_IS(param.c, param.n, oid_p384) && bits.n == 98)
 			csr->key_type = HSMCA_KEY_EC_P384;
+		else if (OID_IS(param.c, param.n, oid_p256) || OID_IS(param.c, param.n, oid_p384))
+			return hsmca_error_set(err, "malformed EC point in the CSR");
 		else {
 			ASN1_OBJECT *o = NULL;
 			const unsigned char *op = param.p;
@@ -195,15 +248,22 @@ static int parse_spki(struct hsmca_csr *csr, hsmca_error *err)
 						    "P-256, P-384, Ed25519 and RSA", oidtxt);
 		}
 	} else if (OID_IS(oid.c, oid.n, oid_ed25519)) {
+		if (p != alg.c + alg.n)
+			return hsmca_error_set(err, "the CSR's Ed25519 key has algorithm parameters "
+						    "(RFC 8410 forbids them)");
 		if (bits.n != 33)
 			return hsmca_error_set(err, "malformed Ed25519 key in the CSR");
 		csr->key_type = HSMCA_KEY_ED25519;
 	} else if (OID_IS(oid.c, oid.n, oid_rsa)) {
 		/* RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } */
 		const uint8_t *r = bits.c + 1;
-		struct tlv rsa, mod;
+		struct tlv rsa, mod, null;
 		size_t mbytes;
 
+		if (next(&p, alg.c + alg.n, &null) != 0 || null.tag != DER_NULL || null.n != 0 ||
+		    p != alg.c + alg.n)
+			return hsmca_error_set(err, "the CSR's RSA key lacks the NULL parameters RFC 3279 "
+						    "requires");
 		if (next(&r, bits.c + bits.n, &rsa) != 0 || rsa.tag != DER_SEQUENCE)
 			return hsmca_error_set(err, "malformed RSA key in the CSR");
 		r = rsa.c;
@@ -264,6 +324,8 @@ static int parse_general_names(const struct tlv *os, struct hsmca_csr *csr, hsmc
 		san->len = gn.n;
 		if (san->kind != HSMCA_SAN_IP && memchr(san->value, 0, san->len))
 			return hsmca_error_set(err, "the CSR asks for a SAN with a NUL byte");
+		if (hsmca_san_validate(san, err) != 0)
+			return hsmca_error_prefix(err, "the CSR asks for an invalid SAN");
 		csr->n_sans++;
 	}
 	return 0;
@@ -459,6 +521,7 @@ int hsmca_csr_verify(const struct hsmca_csr *csr, int min_rsa_bits, hsmca_error 
 	const uint8_t *q;
 	int ret = -1;
 
+	ERR_clear_error();
 	q = a;
 	if (next(&q, a + csr->sig_alg_len, &alg) != 0)
 		return hsmca_error_set(err, "malformed CSR signature algorithm");
@@ -524,6 +587,17 @@ int hsmca_csr_verify(const struct hsmca_csr *csr, int min_rsa_bits, hsmca_error 
 		if (csr->rsa_bits < min_rsa_bits)
 			return hsmca_error_set(err, "the CSR's key is RSA-%d; this profile needs at least "
 						    "RSA-%d", csr->rsa_bits, min_rsa_bits);
+		if (!(oid.n == sizeof(oid_rsa) && memcmp(oid.c, oid_rsa, sizeof(oid_rsa) - 1) == 0 &&
+		      (oid.c[oid.n - 1] == 0x0a || oid.c[oid.n - 1] == 0x0b || oid.c[oid.n - 1] == 0x0c ||
+		       oid.c[oid.n - 1] == 0x0d))) {
+			const char *weak = "an unknown algorithm";
+
+			if (oid.n == sizeof(oid_rsa) && memcmp(oid.c, oid_rsa, sizeof(oid_rsa) - 1) == 0)
+				weak = oid.c[oid.n - 1] == 0x04 ? "MD5" : oid.c[oid.n - 1] == 0x05 ? "SHA-1"
+				     : oid.c[oid.n - 1] == 0x0e ? "SHA-224" : weak;
+			return hsmca_error_set(err, "the CSR is signed with %s; accepted: SHA-256/384/512 "
+						    "with RSA, RSASSA-PSS", weak);
+		}
 		req = d2i_X509_REQ(NULL, &rp, (long)csr->der_len);
 		if (!req || X509_REQ_verify(req, X509_REQ_get0_pubkey(req)) != 1) {
 			X509_REQ_free(req);

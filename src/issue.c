@@ -54,13 +54,16 @@ static int parse_override(const char *s, char *cn, size_t cnlen, char (*o)[64], 
 			p++;
 		if (v == 0)
 			return hsmca_error_set(err, "--subject '%s': %s is empty", s, attr);
-		if (strcmp(attr, "CN") == 0) {
+		for (a = 0; a < v; a++)
+			if ((unsigned char)val[a] < 0x20 || val[a] == 0x7f)
+				return hsmca_error_set(err, "--subject: control characters are not allowed");
+		if (strcasecmp(attr, "CN") == 0) {
 			if (cn[0])
 				return hsmca_error_set(err, "--subject '%s': more than one CN", s);
 			if (v >= cnlen)
 				return hsmca_error_set(err, "--subject '%s': CN too long", s);
 			memcpy(cn, val, v + 1);
-		} else if (strcmp(attr, "O") == 0) {
+		} else if (strcasecmp(attr, "O") == 0) {
 			if (*n_o == 8 || v >= 64)
 				return hsmca_error_set(err, "--subject '%s': too many or too long O values", s);
 			memcpy(o[(*n_o)++], val, v + 1);
@@ -178,7 +181,23 @@ int hsmca_issue_plan(const struct hsmca_issuer *iss, const struct hsmca_csr *csr
 	{
 		const char (*ro)[64] = n_oo ? (const char (*)[64])oo : (const char (*)[64])csr->o;
 		size_t nro = n_oo ? n_oo : csr->n_o;
+		/* kube-user: groups are authority, so they come from the operator's
+		 * --subject, never from the requester's CSR. */
+		bool flags_only = strcmp(p->name, "kube-user") == 0;
 
+		if (flags_only) {
+			if (csr->n_o)
+				snprintf(plan->note, sizeof(plan->note), "the CSR's O (group) values were "
+									 "ignored: profile '%s' takes groups "
+									 "only from --subject", p->name);
+			ro = (const char (*)[64])oo;
+			nro = n_oo;
+			for (i = 0; i < nro; i++)
+				if (strcmp(ro[i], "system:masters") == 0)
+					return hsmca_error_set(err, "profile '%s' does not issue system:masters "
+								    "(use kube-admin, which is audited as such)",
+							       p->name);
+		}
 		if (p->n_subject_o > 0) {
 			for (i = 0; i < nro; i++) {
 				bool ok = false;
@@ -243,7 +262,7 @@ int hsmca_issue_plan(const struct hsmca_issuer *iss, const struct hsmca_csr *csr
 	plan->not_before = now - 300; /* tolerate clock skew, as kubeadm and cfssl do */
 	if (plan->not_before < iss->ca->not_before)
 		plan->not_before = iss->ca->not_before;
-	plan->not_after = now + validity;
+	plan->not_after = plan->not_before + validity; /* never longer than asked */
 	if (plan->not_after > iss->ca->not_after) {
 		if (in->validity) {
 			char na[21];
@@ -359,18 +378,27 @@ int hsmca_issue_record(const struct hsmca_issuer *iss, const struct hsmca_csr *c
 	rec.issued_at = hsmca_now();
 	SHA256(csr->spki, csr->spki_len, rec.csr_key_sha256);
 	SHA256(cert, cert_len, rec.cert_sha256);
-	if (hsmca_records_append(iss->records, &rec, err) != 0)
-		return -1;
 	hsmca_hex(serial, serial_len, serial_hex);
 	snprintf(subject, sizeof(subject), "%s", rec.subject);
 	{
+		/* The signature happened: audit it first, then record the certificate. */
 		const char *d[] = { "ca", iss->ca->name, "kind", "certificate", "profile",
 				    iss->profile.name, "serial", serial_hex, "subject", subject, NULL };
 
 		rc = deferred ? hsmca_audit_append_deferred(iss->audit, "sign", iss->key_uri, "ok", d, err)
 			      : hsmca_audit_append(iss->audit, "sign", iss->key_uri, "ok", d, err);
 	}
-	return rc;
+	if (rc != 0)
+		return -1;
+	return hsmca_records_append(iss->records, &rec, err);
+}
+
+int hsmca_issue_min_rsa(const struct hsmca_profile_def *p)
+{
+	/* A CA key is never weaker than RSA-3072, whatever a custom profile says. */
+	if (p->is_ca && p->min_rsa_bits < 3072)
+		return 3072;
+	return p->min_rsa_bits < 2048 ? 2048 : p->min_rsa_bits;
 }
 
 /* The CA, its key and profile from the state directory. */
@@ -454,7 +482,7 @@ int hsmca_issue_one(struct hsmca_session *s, const struct hsmca_issue_request *r
 	in.n_sans = req->n_sans;
 	in.validity = req->validity;
 	in.now = hsmca_now();
-	if (hsmca_csr_verify(&csr, iss.profile.min_rsa_bits, err) != 0 ||
+	if (hsmca_csr_verify(&csr, hsmca_issue_min_rsa(&iss.profile), err) != 0 ||
 	    hsmca_issue_plan(&iss, &csr, &in, &plan, err) != 0)
 		goto out;
 	/* 159 random bits collide never in practice; a token RNG that repeats

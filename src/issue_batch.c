@@ -202,7 +202,7 @@ static int prepare(struct engine *e, struct item *it)
 	}
 	if (hsmca_csr_decode(it->csr, it->csr_len, it->pem, &der, &der_len, err) != 0 ||
 	    hsmca_csr_parse(der, der_len, &it->parsed, err) != 0 ||
-	    hsmca_csr_verify(&it->parsed, e->iss->profile.min_rsa_bits, err) != 0 ||
+	    hsmca_csr_verify(&it->parsed, hsmca_issue_min_rsa(&e->iss->profile), err) != 0 ||
 	    hsmca_issue_plan(e->iss, &it->parsed, &e->in, &it->plan, err) != 0)
 		return -1;
 	if (draw_serial(e, it->serial, err) != 0)
@@ -272,8 +272,12 @@ static void *sign_thread(void *arg)
 		if (!it->end && !it->failed) {
 			it->siglen = 0;
 			if (hsmca_key_sign(p->key, p->e->iss->ca->sigalg, it->tbs.buf, it->tbs.len, it->sig,
-					   &it->siglen, &it->err) != 0)
+					   &it->siglen, &it->err) != 0) {
+				/* A signature the token refuses is the token's failure, not
+				 * this CSR's: stop the batch instead of trying every item. */
 				it->failed = true;
+				fail_fatal(p->e, &it->err);
+			}
 		}
 		if (it->end)
 			p->cpu[1] = thread_cpu();

@@ -42,6 +42,9 @@ int hsmca_issue_record(const struct hsmca_issuer *iss, const struct hsmca_csr *c
 		       const struct hsmca_plan *plan, const uint8_t *serial, size_t serial_len,
 		       const uint8_t *cert, size_t cert_len, bool deferred, hsmca_error *err);
 
+/* The smallest RSA key the profile accepts (3072 for any CA profile). */
+int hsmca_issue_min_rsa(const struct hsmca_profile_def *p);
+
 int hsmca_issuer_open(struct hsmca_session *s, const char *ca_name, const char *profile,
 		      struct hsmca_issuer *iss, struct hsmca_ca **ca_out, hsmca_error *err);
 void hsmca_issuer_close(struct hsmca_issuer *iss);

@@ -383,11 +383,12 @@ out:
 	hsmca_key_free(key);
 	hsmca_ca_free(ca);
 	if (scratch[0]) {
-		char cmd[PATH_MAX + 16];
+		hsmca_error rerr = { "", 0 };
 
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", scratch);
-		if (system(cmd) != 0)
-			cli_failf("bench: could not remove %s", scratch);
+		if (hsmca_rmtree(scratch, &rerr) != 0) {
+			cli_fail(&rerr);
+			ret = CLI_FAIL;
+		}
 	}
 	for (i = 0; i < POOL; i++)
 		OPENSSL_free(pool.der[i]);

@@ -54,6 +54,18 @@ static int next_csr(void *arg, size_t *item, const uint8_t **csr, size_t *len, h
 	*item = b->next++;
 	if (hsmca_path_join(path, sizeof(path), err, "%s/%s", b->csr_dir, b->names[*item]) != 0)
 		return -1;
+	{
+		/* A FIFO or device would block or stream forever: this item fails. */
+		struct stat st;
+
+		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+			b->errors[*item] = strdup("not a regular file");
+			b->bufs[*item] = NULL;
+			*len = 0;
+			*csr = (const uint8_t *)"";
+			return 1;
+		}
+	}
 	if (hsmca_read_file(path, HSMCA_CSR_MAX, &b->bufs[*item], len, err) != 0) {
 		/* An unreadable or oversized file fails this item, not the batch. */
 		b->errors[*item] = strdup(err->msg);
@@ -183,6 +195,16 @@ int cmd_issue(int argc, char **argv)
 	if (hsmca_mkdir_p(b.out_dir, 0755, &err) != 0) {
 		cli_fail(&err);
 		goto out;
+	}
+	for (i = 0; i + 1 < b.n; i++) {
+		size_t l1 = strlen(b.names[i]) - 4, l2 = strlen(b.names[i + 1]) - 4;
+
+		/* x.csr and x.der would both become x.crt. */
+		if (l1 == l2 && strncmp(b.names[i], b.names[i + 1], l1) == 0) {
+			cli_failf("issue: %s and %s would both be written as the same .crt; nothing was "
+				  "issued", b.names[i], b.names[i + 1]);
+			goto out;
+		}
 	}
 	for (i = 0; i < b.n; i++) {
 		char path[PATH_MAX];

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -88,6 +89,24 @@ bool cli_argv_has_pin(int argc, char **argv)
 	return false;
 }
 
+/* A token call that stopped answering (a paused TPM blocks forever): say so
+ * and leave; nothing half-written is left because outputs are written only
+ * after the token's work is verified. */
+static void token_stalled(void *arg, const char *call, unsigned seconds)
+{
+	char msg[256];
+	int n;
+
+	(void)arg;
+	n = snprintf(msg, sizeof(msg), "hsmca: the token has not answered for %u s (%s): it is stopped "
+				       "or hung; giving up (HSMCA_TOKEN_TIMEOUT sets the limit)\n",
+		     seconds, call);
+	if (n > 0 && write(STDERR_FILENO, msg, (size_t)n) < 0) {
+		/* nothing more to do */
+	}
+	_exit(CLI_FAIL);
+}
+
 int cli_open(struct hsmca_session **out, bool login)
 {
 	static bool noticed;
@@ -100,9 +119,17 @@ int cli_open(struct hsmca_session **out, bool login)
 	};
 	hsmca_error err = { "", 0 };
 
+	{
+		const char *env = getenv("HSMCA_TOKEN_TIMEOUT");
+		long secs = env && *env ? strtol(env, NULL, 10) : 300;
+
+		/* Only wraps modules that can hang (libtpm2_pkcs11); 0 disables. */
+		if (secs > 0 && hsmca_token_watchdog((unsigned)secs, token_stalled, NULL, &err) != 0)
+			return cli_fail(&err);
+	}
 	if (hsmca_session_open(&o, out, &err) != 0)
 		return cli_fail(&err);
-	if ((*out)->software && !noticed) {
+	if ((*out)->software && !noticed && cli.verbosity >= 0) {
 		noticed = true;
 		fprintf(stderr, "hsmca: note: keys are in SoftHSM2, a software token meant for "
 				"development, not in hardware\n");

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -230,5 +231,19 @@ int hsmca_mkdir_p(const char *path, mode_t mode, hsmca_error *err)
 	}
 	if (mkdir(buf, mode) != 0 && errno != EEXIST)
 		return hsmca_error_errno(err, "cannot create directory %s", buf);
+	return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return (type == FTW_DP ? rmdir(path) : unlink(path)) == 0 ? 0 : -1;
+}
+
+int hsmca_rmtree(const char *path, hsmca_error *err)
+{
+	if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+		return hsmca_error_errno(err, "cannot remove %s", path);
 	return 0;
 }

@@ -29,6 +29,9 @@ int hsmca_mkdir_p(const char *path, mode_t mode, hsmca_error *err);
 /* fsync the directory containing `path` (or `path` itself if a directory). */
 int hsmca_fsync_dir(const char *dir, hsmca_error *err);
 
+/* Remove a directory tree (no shell, symlinks not followed). */
+int hsmca_rmtree(const char *path, hsmca_error *err);
+
 /* snprintf into a fixed buffer; returns -1 with an error if it would truncate. */
 int hsmca_path_join(char *out, size_t outlen, hsmca_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

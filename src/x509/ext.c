@@ -2,6 +2,7 @@
 #include "x509/x509.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -169,6 +170,75 @@ static bool dns_ok(const char *s, size_t n)
 	return label > 0;
 }
 
+static bool uri_ok(const uint8_t *s, size_t n)
+{
+	size_t i, colon = 0;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '"' || s[i] == '<' || s[i] == '>' ||
+		    s[i] == '\\' || s[i] == '^' || s[i] == '`' || s[i] == '{' || s[i] == '|' || s[i] == '}')
+			return false;
+		if (s[i] == '%' && (i + 2 >= n || !isxdigit(s[i + 1]) || !isxdigit(s[i + 2])))
+			return false;
+		if (s[i] == ':' && !colon)
+			colon = i;
+	}
+	if (colon == 0 || !isalpha(s[0]))
+		return false;
+	for (i = 1; i < colon; i++)
+		if (!isalnum(s[i]) && s[i] != '+' && s[i] != '-' && s[i] != '.')
+			return false;
+	return true;
+}
+
+static bool email_ok(const uint8_t *s, size_t n)
+{
+	size_t i, at = 0, ats = 0;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] <= 0x20 || s[i] >= 0x7f)
+			return false;
+		if (s[i] == '@') {
+			at = i;
+			ats++;
+		}
+	}
+	return ats == 1 && at > 0 && at + 1 < n && dns_ok((const char *)s + at + 1, n - at - 1);
+}
+
+int hsmca_san_validate(const struct hsmca_san *san, hsmca_error *err)
+{
+	char txt[300];
+
+	switch (san->kind) {
+	case HSMCA_SAN_DNS:
+		if (dns_ok((const char *)san->value, san->len))
+			return 0;
+		break;
+	case HSMCA_SAN_URI:
+		if (uri_ok(san->value, san->len))
+			return 0;
+		break;
+	case HSMCA_SAN_EMAIL:
+		if (email_ok(san->value, san->len))
+			return 0;
+		break;
+	case HSMCA_SAN_IP:
+		if (san->len == 4 || san->len == 16)
+			return 0;
+		break;
+	}
+	snprintf(txt, sizeof(txt), "%.*s", (int)(san->len < 200 ? san->len : 200), san->value);
+	for (char *c = txt; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
+	return hsmca_error_set(err, "SAN '%s' is not a valid %s (ASCII host names, absolute URIs and "
+				    "mailboxes only)", txt,
+			       san->kind == HSMCA_SAN_DNS ? "DNS name" : san->kind == HSMCA_SAN_URI ? "URI"
+							: san->kind == HSMCA_SAN_EMAIL ? "email address"
+											: "IP address");
+}
+
 int hsmca_san_parse(const char *s, struct hsmca_san *out, hsmca_error *err)
 {
 	const char *colon = strchr(s, ':');
@@ -181,8 +251,6 @@ int hsmca_san_parse(const char *s, struct hsmca_san *out, hsmca_error *err)
 	v = colon + 1;
 	n = strlen(v);
 	if (strncasecmp(s, "DNS:", 4) == 0) {
-		if (!dns_ok(v, n))
-			return hsmca_error_set(err, "SAN '%s': not a valid DNS name", s);
 		out->kind = HSMCA_SAN_DNS;
 	} else if (strncasecmp(s, "IP:", 3) == 0) {
 		if (inet_pton(AF_INET, v, out->value) == 1) {
@@ -195,12 +263,8 @@ int hsmca_san_parse(const char *s, struct hsmca_san *out, hsmca_error *err)
 		out->kind = HSMCA_SAN_IP;
 		return 0;
 	} else if (strncasecmp(s, "URI:", 4) == 0) {
-		if (n == 0 || !strstr(v, ":"))
-			return hsmca_error_set(err, "SAN '%s': not an absolute URI", s);
 		out->kind = HSMCA_SAN_URI;
 	} else if (strncasecmp(s, "email:", 6) == 0) {
-		if (!strchr(v, '@'))
-			return hsmca_error_set(err, "SAN '%s': not an email address", s);
 		out->kind = HSMCA_SAN_EMAIL;
 	} else {
 		return hsmca_error_set(err, "SAN '%s': unknown kind (use DNS:, IP:, URI: or email:)", s);
@@ -209,7 +273,7 @@ int hsmca_san_parse(const char *s, struct hsmca_san *out, hsmca_error *err)
 		return hsmca_error_set(err, "SAN '%s': too long", s);
 	memcpy(out->value, v, n);
 	out->len = n;
-	return 0;
+	return hsmca_san_validate(out, err);
 }
 
 void hsmca_san_format(const struct hsmca_san *san, char *out, size_t outlen)

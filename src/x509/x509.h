@@ -45,6 +45,9 @@ struct hsmca_san {
 /* Parse "DNS:name", "IP:1.2.3.4", "IP:::1", "URI:spiffe://…", "email:a@b". */
 int hsmca_san_parse(const char *s, struct hsmca_san *out, hsmca_error *err);
 void hsmca_san_format(const struct hsmca_san *san, char *out, size_t outlen);
+/* Check a SAN's value for its kind: LDH host names (a leading "*." allowed),
+ * absolute ASCII URIs, mailboxes, 4- or 16-byte IPs — what Go accepts. */
+int hsmca_san_validate(const struct hsmca_san *san, hsmca_error *err);
 
 /* Each appends one Extension to an open `extensions` SEQUENCE. */
 void hsmca_ext_basic_constraints(struct hsmca_der *d, bool ca, int path_len);
