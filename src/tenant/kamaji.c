@@ -1,5 +1,5 @@
 /* The Kamaji side of a tenant rotation: what is there before (record-old),
- * the destructive steps (delete or annotate, restart), and the dry-run plan.
+ * the destructive steps (delete or annotate, restart).  The dry run is plan.c.
  *
  * Never deleting twice: every deletion carries the uid recorded in
  * record-old as a precondition, so only the incarnation that existed before
@@ -115,7 +115,7 @@ out:
 	return ret;
 }
 
-static json_object *secret_ref_get(struct tctx *t, const char *suffix, bool *missing,
+json_object *tenant_get_secret(struct tctx *t, const char *suffix, bool *missing,
 				   hsmca_error *err)
 {
 	char name[TENANT_NAME_MAX];
@@ -134,7 +134,7 @@ static json_object *secret_ref_get(struct tctx *t, const char *suffix, bool *mis
 	return obj;
 }
 
-static int get_tcp(struct tctx *t, json_object **out, hsmca_error *err)
+int tenant_get_tcp(struct tctx *t, json_object **out, hsmca_error *err)
 {
 	hsmca_kube_ref ref = { "kamaji.clastix.io/v1alpha1", "tenantcontrolplanes", t->ns,
 			       t->name };
@@ -148,14 +148,14 @@ static int get_tcp(struct tctx *t, json_object **out, hsmca_error *err)
 	return 0;
 }
 
-static const char *tcp_status(json_object *tcp)
+const char *tenant_tcp_status(json_object *tcp)
 {
 	const char *s = hsmca_kube_str(tcp, "status.kubernetesResources.version.status");
 
 	return s ? s : "unknown";
 }
 
-static bool tcp_paused(json_object *tcp)
+bool tenant_tcp_paused(json_object *tcp)
 {
 	json_object *md, *ann;
 
@@ -168,9 +168,9 @@ static bool tcp_paused(json_object *tcp)
  * yet) reconcile: deleting its Secrets would leave the tenant without them. */
 static int tcp_can_start(struct tctx *t, json_object *tcp, hsmca_error *err)
 {
-	const char *st = tcp_status(tcp);
+	const char *st = tenant_tcp_status(tcp);
 
-	if (tcp_paused(tcp))
+	if (tenant_tcp_paused(tcp))
 		return hsmca_error_set(err, "TenantControlPlane %s/%s carries kamaji.clastix.io/paused: "
 				       "Kamaji would not regenerate the Secrets; remove the annotation "
 				       "first (nothing changed)", t->ns, t->name);
@@ -185,7 +185,7 @@ static int tcp_can_start(struct tctx *t, json_object *tcp, hsmca_error *err)
 }
 
 /* {"<ns>/<name>": uid} of the pods of a group; names (array) too if wanted. */
-static int list_group(struct tctx *t, const struct tenant_pod_group *g, json_object **uids,
+int tenant_list_group(struct tctx *t, const struct tenant_pod_group *g, json_object **uids,
 		      json_object **names, hsmca_error *err)
 {
 	hsmca_kube_ref ref = { "v1", "pods", g->ns, NULL };
@@ -296,14 +296,14 @@ int tenant_record_old(struct tctx *t, hsmca_error *err)
 		hsmca_error_set(err, "out of memory");
 		goto out;
 	}
-	if (get_tcp(t, &tcp, err) != 0 || tcp_can_start(t, tcp, err) != 0)
+	if (tenant_get_tcp(t, &tcp, err) != 0 || tcp_can_start(t, tcp, err) != 0)
 		goto out;
 	for (size_t i = 0; i < HSMCA_TENANT_SECRETS; i++) {
 		const char *suffix = hsmca_tenant_secret_suffixes[i];
 		bool missing;
 
 		tenant_secret_name(t->name, suffix, name);
-		obj = secret_ref_get(t, suffix, &missing, err);
+		obj = tenant_get_secret(t, suffix, &missing, err);
 		if (!obj && !missing)
 			goto out;
 		if (!obj && i == 0) {
@@ -334,7 +334,7 @@ int tenant_record_old(struct tctx *t, hsmca_error *err)
 	for (int i = 0; i < 3; i++) {
 		json_object *uids;
 
-		if (list_group(t, &g[i], &uids, NULL, err) != 0)
+		if (tenant_list_group(t, &g[i], &uids, NULL, err) != 0)
 			goto out;
 		json_object_object_add(pods, group_ids[i], uids);
 	}
@@ -350,7 +350,7 @@ int tenant_record_old(struct tctx *t, hsmca_error *err)
 	}
 	json_object_object_add(f, "admin_kubeconfig_key",
 			       key_used ? json_object_new_string(key_used) : NULL);
-	json_object_object_add(f, "tcp_status", json_object_new_string(tcp_status(tcp)));
+	json_object_object_add(f, "tcp_status", json_object_new_string(tenant_tcp_status(tcp)));
 	json_object_object_add(f, "secrets", secrets);
 	json_object_object_add(f, "pods", pods);
 	secrets = pods = NULL;
@@ -363,7 +363,7 @@ int tenant_record_old(struct tctx *t, hsmca_error *err)
 	if (tenant_load_old(t, err) != 0)
 		goto out;
 	tenant_progress(t, "record-old", "old CA sha256 %s recorded; TenantControlPlane %s",
-			fp, tcp_status(tcp));
+			fp, tenant_tcp_status(tcp));
 	tenant_fault_point("record-old");
 	ret = 0;
 out:
@@ -581,120 +581,4 @@ int tenant_restart_pods(struct tctx *t, hsmca_error *err)
 		return -1;
 	tenant_fault_point("restart");
 	return 0;
-}
-
-/* ---- dry run ----------------------------------------------------------- */
-
-static json_object *jstr(const char *s)
-{
-	return s ? json_object_new_string(s) : NULL;
-}
-
-int tenant_plan(struct tctx *t, json_object **out, hsmca_error *err)
-{
-	struct tenant_pod_group g[3];
-	json_object *p = json_object_new_object(), *del = json_object_new_array();
-	json_object *restart = json_object_new_array(), *await = json_object_new_object();
-	json_object *aw_secrets = json_object_new_array(), *aw_pods = json_object_new_array();
-	json_object *tcp = NULL, *obj = NULL, *o;
-	char fp[65] = "", name[TENANT_NAME_MAX];
-	int ret = -1;
-
-	if (!p || !del || !restart || !await || !aw_secrets || !aw_pods) {
-		hsmca_error_set(err, "out of memory");
-		goto out;
-	}
-	json_object_object_add(p, "tenant", json_object_new_string(t->name));
-	json_object_object_add(p, "namespace", json_object_new_string(t->ns));
-	json_object_object_add(p, "kamaji_namespace", json_object_new_string(t->kns));
-	json_object_object_add(p, "method", json_object_new_string(
-		t->method == HSMCA_TENANT_METHOD_ANNOTATE ? "annotate" : "delete"));
-	json_object_object_add(p, "server", json_object_new_string(t->kc->server));
-	if (get_tcp(t, &tcp, err) != 0)
-		goto out;
-	o = json_object_new_object();
-	json_object_object_add(o, "name", json_object_new_string(t->name));
-	json_object_object_add(o, "status", json_object_new_string(tcp_status(tcp)));
-	json_object_object_add(o, "paused", json_object_new_boolean(tcp_paused(tcp)));
-	json_object_object_add(p, "tenantcontrolplane", o);
-	for (size_t i = 0; i < HSMCA_TENANT_SECRETS; i++) {
-		bool missing;
-
-		tenant_secret_name(t->name, hsmca_tenant_secret_suffixes[i], name);
-		obj = secret_ref_get(t, hsmca_tenant_secret_suffixes[i], &missing, err);
-		if (!obj && !missing)
-			goto out;
-		if (!obj && i == 0) {
-			hsmca_error_set(err, "secret %s/%s does not exist: without the tenant CA there "
-					"is nothing to rotate (check --name and --namespace)", t->ns, name);
-			goto out;
-		}
-		o = json_object_new_object();
-		json_object_object_add(o, "name", json_object_new_string(name));
-		if (obj) {
-			json_object_object_add(o, "uid", jstr(hsmca_kube_str(obj, "metadata.uid")));
-			json_object_object_add(o, "resourceVersion",
-					       jstr(hsmca_kube_str(obj, "metadata.resourceVersion")));
-		} else {
-			json_object_object_add(o, "missing", json_object_new_boolean(1));
-		}
-		json_object_array_add(del, o);
-		json_object_array_add(aw_secrets, json_object_new_string(name));
-		if (i == 0 && tenant_ca_of_secret(obj, fp, NULL, err) != 0)
-			goto out;
-		json_object_put(obj);
-		obj = NULL;
-	}
-	json_object_object_add(p, "ca_sha256", json_object_new_string(fp));
-	if (t->method == HSMCA_TENANT_METHOD_ANNOTATE) {
-		o = json_object_new_object();
-		tenant_secret_name(t->name, "ca", name);
-		json_object_object_add(o, "secret", json_object_new_string(name));
-		json_object_object_add(o, "annotation",
-				       json_object_new_string(HSMCA_TENANT_ROTATE_ANNOTATION));
-		json_object_object_add(p, "annotate", o);
-		json_object_put(del);
-	} else {
-		json_object_object_add(p, "delete", del);
-	}
-	del = NULL;
-	tenant_pod_groups(t, g);
-	for (int i = 0; i < 3; i++) {
-		json_object *uids, *names;
-
-		if (list_group(t, &g[i], &uids, &names, err) != 0)
-			goto out;
-		json_object_put(uids);
-		o = json_object_new_object();
-		json_object_object_add(o, "what", json_object_new_string(g[i].what));
-		json_object_object_add(o, "namespace", json_object_new_string(g[i].ns));
-		json_object_object_add(o, "selector", json_object_new_string(g[i].selector));
-		if (g[i].prefix[0])
-			json_object_object_add(o, "prefix", json_object_new_string(g[i].prefix));
-		json_object_object_add(o, "pods", names);
-		if (i < 2)
-			json_object_array_add(restart, json_object_get(o));
-		json_object_array_add(aw_pods, o);
-	}
-	json_object_object_add(p, "restart", restart);
-	restart = NULL;
-	json_object_object_add(await, "secrets", aw_secrets);
-	json_object_object_add(await, "tenantcontrolplane", json_object_new_string("Ready"));
-	json_object_object_add(await, "pods", aw_pods);
-	aw_secrets = aw_pods = NULL;
-	json_object_object_add(p, "await", await);
-	await = NULL;
-	*out = p;
-	p = NULL;
-	ret = 0;
-out:
-	json_object_put(p);
-	json_object_put(del);
-	json_object_put(restart);
-	json_object_put(await);
-	json_object_put(aw_secrets);
-	json_object_put(aw_pods);
-	json_object_put(tcp);
-	json_object_put(obj);
-	return ret;
 }

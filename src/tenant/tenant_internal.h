@@ -91,6 +91,21 @@ void tenant_pod_groups(const struct tctx *t, struct tenant_pod_group g[static 3]
 /* True if pod belongs to the group (selector already applied by the server). */
 bool tenant_pod_in_group(const struct tenant_pod_group *g, json_object *pod);
 
+/* GET <name>-<suffix> in the tenant namespace; NULL with *missing on 404,
+ * NULL with err set on other errors. */
+json_object *tenant_get_secret(struct tctx *t, const char *suffix, bool *missing,
+			       hsmca_error *err);
+/* GET the TenantControlPlane (a 404 says to check --name/--namespace). */
+int tenant_get_tcp(struct tctx *t, json_object **out, hsmca_error *err);
+/* status.kubernetesResources.version.status, or "unknown". */
+const char *tenant_tcp_status(json_object *tcp);
+/* Whether it carries kamaji.clastix.io/paused. */
+bool tenant_tcp_paused(json_object *tcp);
+/* LIST a pod group: *uids = {"<ns>/<name>": uid}; *names (if wanted) =
+ * [{"name","uid","ready"}]. */
+int tenant_list_group(struct tctx *t, const struct tenant_pod_group *g, json_object **uids,
+		      json_object **names, hsmca_error *err);
+
 /* SHA-256 (hex) of the first certificate in <name>-ca's ca.crt; *ca_out
  * (may be NULL) gets the certificate. */
 int tenant_ca_of_secret(json_object *secret, char fp[static 65], X509 **ca_out, hsmca_error *err);
@@ -102,6 +117,10 @@ int tenant_load_old(struct tctx *t, hsmca_error *err);
 int tenant_delete_secrets(struct tctx *t, hsmca_error *err);
 int tenant_annotate(struct tctx *t, hsmca_error *err);
 int tenant_restart_pods(struct tctx *t, hsmca_error *err);
+
+/* ---- dry run (plan.c) -------------------------------------------------- */
+
+/* The plan object of hsmca_tenant_plan() without "out" and "journal". */
 int tenant_plan(struct tctx *t, json_object **out, hsmca_error *err);
 
 /* ---- waiting (wait.c) ------------------------------------------------- */
