@@ -176,6 +176,9 @@ static int talos_set_trust(const struct hsmca_rot_node *n, const void *creds, co
 
 	if (pem_fp(ca_pem, fp, err) != 0 || client_for(n, creds, &cl, err) != 0)
 		return -1;
+	/* Read, apply and read back on one connection (no trust question there);
+	 * the confirmation below takes a new one. */
+	hsmca_talos_client_set_reuse(cl, true);
 	if (read_config(cl, n, &cfg, &cfg_len, type, sizeof(type), err) != 0)
 		goto out;
 	if (!role_matches(type, n->role)) {
@@ -210,6 +213,7 @@ static int talos_set_trust(const struct hsmca_rot_node *n, const void *creds, co
 		goto out;
 	}
 	/* The same credentials still open a new connection. */
+	hsmca_talos_client_set_reuse(cl, false);
 	if (hsmca_talos_version(cl, NULL, tag, sizeof(tag), err) != 0) {
 		hsmca_error_prefix(err, "node %s: confirming Version after the change", n->addr);
 		goto out;
@@ -236,6 +240,7 @@ static int talos_inspect(const struct hsmca_rot_node *n, const void *creds, cons
 	memset(v, 0, sizeof(*v));
 	if (client_for(n, creds, &cl, err) != 0)
 		return -1;
+	hsmca_talos_client_set_reuse(cl, true); /* read-only: one connection */
 	if (hsmca_talos_version(cl, NULL, v->version, sizeof(v->version), err) != 0)
 		goto out;
 	v->reachable = true;
