@@ -295,10 +295,14 @@ int tenant_prove(struct tctx *t, hsmca_error *err)
 			hsmca_error_prefix(err, "step prove");
 			goto out;
 		}
-		snprintf(r->old_credential, sizeof(r->old_credential),
-			 "not proven: this run resumed a rotation whose old admin kubeconfig was held "
-			 "only in the memory of the interrupted run (it holds a private key and is "
-			 "never written to disk)");
+		if (r->resumed)
+			snprintf(r->old_credential, sizeof(r->old_credential),
+				 "not proven: this run resumed a rotation whose old admin kubeconfig was "
+				 "held only in the memory of the interrupted run (it holds a private key "
+				 "and is never written to disk)");
+		else
+			snprintf(r->old_credential, sizeof(r->old_credential),
+				 "not proven: there was no old admin kubeconfig to try");
 		cred_done = true;
 	}
 	while (!old_done || !cred_done) {
