@@ -85,8 +85,22 @@ grep -q "DRY RUN" "$ROT_OUT" && grep -q "trust-new      begun" "$ROT_OUT" &&
 rot_snapshot a1
 cmp -s "$WORK/snap-b1" "$WORK/snap-a1" && it_pass "dry-run resume changed nothing" ||
 	{ diff "$WORK/snap-b1" "$WORK/snap-a1" >&2 || true; it_fail "dry-run resume changed something"; }
+# A torn last line (a write cut short by a crash) claiming w2 done is ignored.
+W2IDX=$("$PY" -c 'import json,sys
+p=json.loads(open(sys.argv[1]).readline())["plan"]
+print([n["addr"] for n in p["nodes"]].index(sys.argv[2]))' "$HSMCA_HOME/rotate/journal" "$W2")
+printf '{"ev":"node-end","step":1,"node":%s,"seq":999' "$W2IDX" >>"$HSMCA_HOME/rotate/journal"
+rot_expect 0 torn-status rotate status
+grep -q "trust-new      begun" "$ROT_OUT" && it_pass "status reads the journal past a torn last line" ||
+	it_fail "status with a torn line: $(cat "$ROT_OUT" "$ROT_ERR")"
 rot_fault w2 down=0
 rot_expect 0 down-resume2 rotate-ca --resume --dry-run=false
+grep -q "trust-new\] .* worker $W2: new access CA added" "$ROT_OUT" &&
+	it_pass "resume redid w2 (the torn node-end did not count)" || it_fail "w2 not redone: $(cat "$ROT_OUT")"
+"$PY" -c 'import json,sys
+for l in open(sys.argv[1]): json.loads(l)
+assert "\"seq\":999" not in open(sys.argv[1]).read()' "$HSMCA_HOME/rotate/history/$(rot_last_id).journal" &&
+	it_pass "archived journal: whole JSON lines only, torn tail cut" || it_fail "archived journal has a bad line"
 rot_check_end_fast talos-access-g1 talos-access-g2 "$WORK/g1.tc"
 cp "$TC" "$WORK/g2.tc"
 
