@@ -1,6 +1,10 @@
 #include "session.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +17,7 @@ int hsmca_session_open(const struct hsmca_session_opts *opts, struct hsmca_sessi
 	struct hsmca_pin pin;
 	char path[PATH_MAX], uri_pin[PATH_MAX];
 	const char *token_uri, *pin_source;
-	int ret = -1;
+	int ret = -1, lockfd = -1;
 
 	memset(&pin, 0, sizeof(pin));
 	if (!s)
@@ -22,6 +26,16 @@ int hsmca_session_open(const struct hsmca_session_opts *opts, struct hsmca_sessi
 	    hsmca_config_load(s->home, &s->cfg, err) != 0)
 		goto out;
 	hsmca_config_apply_env(&s->cfg);
+	/* SoftHSM2 rewrites its token file on login; two processes logging in at
+	 * once can make one fail with CKR_GENERAL_ERROR.  Opening and logging in
+	 * are serialised per state directory (only these, not the work after). */
+	if (hsmca_path_join(path, sizeof(path), err, "%s/.session.lock", s->home) != 0)
+		goto out;
+	lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lockfd >= 0) {
+		while (flock(lockfd, LOCK_EX) != 0 && errno == EINTR)
+			;
+	}
 	if (hsmca_module_open(opts->module && *opts->module ? opts->module : s->cfg.module, &s->module,
 			      err) != 0)
 		goto out;
@@ -62,6 +76,8 @@ int hsmca_session_open(const struct hsmca_session_opts *opts, struct hsmca_sessi
 	s = NULL;
 	ret = 0;
 out:
+	if (lockfd >= 0)
+		close(lockfd); /* releases the lock */
 	hsmca_pin_wipe(&pin);
 	hsmca_session_close(s);
 	return ret;
