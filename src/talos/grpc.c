@@ -516,7 +516,9 @@ int hsmca_talos_grpc_unary(hsmca_talos_client *cl, const char *what, const char 
 	struct hsmca_talos_pbuf frame = {0};
 	uint64_t start = now_ms(), deadline = start + cl->deadline_ms, backoff = BACKOFF_FIRST_MS;
 	enum outcome oc = OUT_RETRY;
+	hsmca_error retried = {0}; /* why the last retried attempt failed */
 	unsigned tries = 0;
+	bool cut = false;
 	int ret = -1;
 
 	hsmca_error_clear(err);
@@ -531,8 +533,19 @@ int hsmca_talos_grpc_unary(hsmca_talos_client *cl, const char *what, const char 
 
 		tries++;
 		oc = exchange(cl, path, node, &frame, deadline, err);
+		if (oc == OUT_FAIL && err->code == HSMCA_GRPC_DEADLINE_EXCEEDED && tries > 1) {
+			/* The deadline cut a retry short.  Whether it falls in a
+			 * backoff or in an attempt is a matter of timing: either way
+			 * the call is still failing for the reason the earlier
+			 * attempts gave (a node that stays down is UNAVAILABLE). */
+			*err = retried;
+			oc = OUT_RETRY;
+			cut = true;
+			break;
+		}
 		if (oc != OUT_RETRY)
 			break;
+		retried = *err;
 		now = now_ms();
 		if (now + backoff >= deadline) {
 			if (now < deadline)
@@ -555,9 +568,10 @@ int hsmca_talos_grpc_unary(hsmca_talos_client *cl, const char *what, const char 
 			goto out;
 		}
 		snprintf(last, sizeof(last), "%s", err->msg);
-		hsmca_talos_seterr(err, code, "%.900s (still failing after %u attempt%s in %.1f s)",
+		hsmca_talos_seterr(err, code, "%.900s (still failing after %u attempt%s in %.1f s%s)",
 				   last, tries, tries == 1 ? "" : "s",
-				   (double)(now_ms() - start) / 1000.0);
+				   (double)(now_ms() - start) / 1000.0,
+				   cut ? ", the deadline cut the last one short" : "");
 		goto out;
 	}
 	ret = unframe_response(&cl->att.body, msg, msglen, err);

@@ -22,7 +22,12 @@
  * reset) are retried with exponential backoff (100 ms doubling, at most 5 s
  * apart) until the client's deadline (default 30 s, or the environment
  * variable HSMCA_TALOS_DEADLINE, e.g. "5" or "5s", read by
- * hsmca_talos_client_new).  Every other outcome ends the call.
+ * hsmca_talos_client_new).  Every other outcome ends the call.  When the
+ * deadline passes while retrying, the error is the last retried failure
+ * ("... (still failing after N attempts in T s)"), also when the deadline
+ * cut the last attempt short: a node that stays down reads UNAVAILABLE (or
+ * HSMCA_TALOS_E_UNREACHABLE) whether the deadline falls in a backoff or in
+ * an attempt.  DEADLINE_EXCEEDED means the first attempt did not end in time.
  *
  * Errors read "<method> on <endpoint>[ (node <n>)]: <STATUS_NAME>: <message>",
  * e.g. "apply config on 127.0.0.1:50001: PERMISSION_DENIED: not authorized",
