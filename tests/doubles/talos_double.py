@@ -76,7 +76,9 @@ Control endpoint (HTTP, 127.0.0.1, port in ready.json "control"):
   GET|POST /fault?node=N&...   (or a JSON body) set faults on node N:
         down=1|0               stop the node's gRPC server (connections are
                                refused) / start it again on the same port
-        delay_ms=X             delay every call served by N
+        delay_ms=X             delay every call served by N (a delayed call
+                               goes on at once when delay_ms changes or on
+                               clear=1)
         unavailable=n          the next n calls to N fail UNAVAILABLE
         apply_unavailable=n    the next n ApplyConfiguration fail UNAVAILABLE
         apply_internal=1|0     every ApplyConfiguration fails INTERNAL
@@ -631,6 +633,7 @@ class Node:
         self.server = None
         self.up = False
         self.delay_ms = 0
+        self.delay_cancel = threading.Event()  # set: delayed calls go on at once
         self.unavailable = 0
         self.apply_unavailable = 0
         self.apply_internal = False
@@ -754,8 +757,18 @@ class Node:
                 if self.apply_internal:
                     raise RpcError(grpc.StatusCode.INTERNAL,
                                    "injected fault: failed to apply configuration")
-        if self.delay_ms > 0:
-            time.sleep(self.delay_ms / 1000.0)
+        self.delay(self.delay_ms)
+
+    def delay(self, ms):
+        """Sleep ms, or less if the delay is changed or cleared meanwhile (so
+        a test's long delay does not hold a worker, or the shutdown)."""
+        if ms > 0:
+            self.delay_cancel.wait(ms / 1000.0)
+
+    def set_delay(self, ms):
+        self.delay_ms = ms
+        self.delay_cancel.set()
+        self.delay_cancel = threading.Event()
 
     def rpc_version(self, req):
         info = (pb_bytes(1, TALOS_TAG) + pb_bytes(2, "0123456789abcdef")
@@ -921,8 +934,8 @@ class Cluster:
                     raise RpcError(grpc.StatusCode.UNAVAILABLE,
                                    "connection error: desc = \"transport: Error while dialing: "
                                    "dial tcp: lookup %s: no such host\"" % node)
-            if target is not recv and recv.delay_ms > 0:
-                time.sleep(recv.delay_ms / 1000.0)  # a slow proxy
+            if target is not recv:
+                recv.delay(recv.delay_ms)  # a slow proxy
             target.check_faults(name)  # the target's faults and delay
             if name == "Version":
                 return target.rpc_version(req)
@@ -1009,14 +1022,14 @@ class Control(http.server.BaseHTTPRequestHandler):
                 if n is None:
                     return self._send(404, {"error": "unknown node %r" % p.get("node")})
                 if truthy(p.get("clear", "0")):
-                    n.delay_ms = 0
+                    n.set_delay(0)
                     n.unavailable = 0
                     n.apply_unavailable = 0
                     n.apply_internal = False
                     if not n.up:
                         n.start()
                 if "delay_ms" in p:
-                    n.delay_ms = int(p["delay_ms"])
+                    n.set_delay(int(p["delay_ms"]))
                 if "unavailable" in p:
                     n.unavailable = int(p["unavailable"])
                 if "apply_unavailable" in p:
@@ -1136,6 +1149,8 @@ def main(argv):
         pass
     log("stopping")
     httpd.shutdown()
+    for n in cluster.nodes:
+        n.set_delay(0)
     for n in cluster.nodes:
         try:
             n.stop()
