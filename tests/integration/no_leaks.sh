@@ -179,7 +179,16 @@ spied 1 "wrong PIN" --pin-source "file:$WRONG" key list
 spied 1 "no such key" key show nope
 spied 1 "several keys match" key show 'pkcs11:type=private'
 spied 1 "unknown URI attribute" key show 'pkcs11:tokn=x'
-spied 1 "pin-value refused" key show 'pkcs11:object=nl-a?pin-value=1'
+# pin-value is refused in main() before any module is loaded (exit 2, no spy log).
+n=$((n + 1))
+rc=0
+PKCS11SPY_OUTPUT=$WORK/spy-$n.log "$HSMCA" --module "$SPY" key show 'pkcs11:object=nl-a?pin-value=1' \
+	>"$IT_OUT" 2>"$IT_ERR" || rc=$?
+if ((rc == 2)) && [[ ! -s $WORK/spy-$n.log ]]; then
+	it_pass "pin-value refused before the module is loaded (exit 2, no PKCS#11 call)"
+else
+	it_fail "pin-value: exit $rc, spy log $(wc -c <"$WORK/spy-$n.log" 2>/dev/null || echo absent) bytes"
+fi
 spied 1 "no such token" --token pkcs11:token=nope key list
 spied 1 "existing label" key generate --label nl-a --type ec-p256
 spied 1 "existing CA name" ca init nl-root1 --key-type ec-p256 --subject CN=X
