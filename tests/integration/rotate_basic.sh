@@ -504,34 +504,39 @@ rot_check_end_fast() {
 		"ready=$C/talos/ready.json" "keys=$WORK/keys.json" "project=$PROJECT"
 }
 
-# rot_crash POINT [RESUME_FAULT]: one rotation of the project killed with
-# HSMCA_FAULT=POINT, (optionally killed again while resuming at
-# RESUME_FAULT), resumed, and checked to reach the same end state.
+# rot_crash POINT [POINT...]: one rotation of the project killed with
+# HSMCA_FAULT=POINT, then killed again at each further POINT while resuming
+# (points in the order the rotation reaches them), each kill point checked
+# (rot_check_killed), then resumed to the end and checked to reach the same
+# end state as an uninterrupted rotation.
 rot_crash() {
-	local p=$1 p2=${2:-} old rc=0 new
+	local p old rc new first=1
 	old=$(rot_current)
 	cp "$TC" "$WORK/old.tc"
-	HSMCA_FAULT=$p rot_rotate "kill-$p" || rc=$?
-	if [[ $rc != 137 ]]; then
-		it_fail "HSMCA_FAULT=$p: expected SIGKILL (137), got $rc: $(tail -3 "$ROT_ERR")"
-		return 1
-	fi
-	it_pass "HSMCA_FAULT=$p: killed"
-	rot_check_killed "$p" "$old" "$WORK/old.tc"
-	if [[ -n "$p2" ]]; then
+	for p in "$@"; do
 		rc=0
-		HSMCA_FAULT=$p2 rot "kill-resume-$p2" rotate-ca --resume --dry-run=false || rc=$?
-		it_assert_eq 137 "$rc" "HSMCA_FAULT=$p2 while resuming: killed"
-		rot_check_killed "$p2" "$old" "$WORK/old.tc"
-	fi
+		if ((first)); then
+			HSMCA_FAULT=$p rot_rotate "kill-$p" || rc=$?
+		else
+			HSMCA_FAULT=$p rot "kill-resume-$p" rotate-ca --resume --dry-run=false || rc=$?
+		fi
+		first=0
+		if [[ $rc != 137 ]]; then
+			it_fail "HSMCA_FAULT=$p: expected SIGKILL (137), got $rc: $(tail -3 "$ROT_ERR")"
+			return 1
+		fi
+		it_pass "HSMCA_FAULT=$p: killed"
+		rot_check_killed "$p" "$old" "$WORK/old.tc"
+	done
 	rot_expect 0 "resume-$p" rotate-ca --resume --dry-run=false || return 1
 	new=$(rot_current)
-	[[ "$new" != "$old" ]] && it_pass "$p: resumed to a new access CA ($old -> $new)" ||
-		it_fail "$p: access CA did not change"
+	[[ "$new" != "$old" ]] && it_pass "$*: resumed to a new access CA ($old -> $new)" ||
+		it_fail "$*: access CA did not change"
 	rot_check_end_fast "$old" "$new" "$WORK/old.tc"
 }
 
-# rot_crash_suite POINT...: adoption, then one killed-and-resumed rotation per point.
+# rot_crash_suite "P1+P2+..." ...: adoption, then one rotation per argument,
+# killed at each of its points and resumed.
 rot_crash_suite() {
 	local p
 	rot_setup
@@ -539,7 +544,8 @@ rot_crash_suite() {
 	rot_rotate adopt || { it_fail "adoption: $(cat "$ROT_ERR")"; return 1; }
 	it_pass "adoption (talos-access-g1)"
 	for p in "$@"; do
-		rot_crash ${p/+/ }
+		# shellcheck disable=SC2086 # "a+b": one argument per point, on purpose
+		rot_crash ${p//+/ }
 	done
 	rot_check_oracle
 	rot_save_key "$TC" last

@@ -7,6 +7,6 @@ set -euo pipefail
 : "${HSMCA:?path of the hsmca binary}"
 ROTATE_LIB_ONLY=1 . "$HSMCA_TEST_SRCDIR/tests/integration/rotate_basic.sh"
 
-rot_crash_suite verify-new:before verify-new:2 verify-new:after distrust-old:before \
-	distrust-old:0 distrust-old:4 distrust-old:after
+rot_crash_suite verify-new:before+distrust-old:0 verify-new:2+distrust-old:4 \
+	verify-new:after+distrust-old:before+distrust-old:after
 it_summary
