@@ -60,6 +60,29 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev
 say "issuance speed against the token's own signing rate (hsmca bench issue)"
 "$hsmca" bench issue --count 5000
 
+say "SIMULATED cluster: 3 control-plane + 3 worker Talos nodes (the Talos API double from tests/, NOT Talos)"
+cluster="$demo/cluster"
+"$root/tests/doubles/talos_cluster.sh" start "$cluster" 3 3 >/dev/null
+trap '"$root/tests/doubles/talos_cluster.sh" stop "$cluster" >/dev/null 2>&1 || true' EXIT
+. "$cluster/cluster.env"
+cp "$TALOS_TALOSCONFIG" "$demo/talosconfig.before"
+echo "talm project: $TALOS_PROJECT (node file $TALOS_NODE_FILE)"
+
+say "rotate-ca, dry run (the default): the plan, nothing changes"
+(cd "$TALOS_PROJECT" && "$hsmca" -f "$TALOS_NODE_FILE" rotate-ca --talos=true --kubernetes=false)
+
+say "rotate-ca --dry-run=false: first adoption of a hardware-held access CA on every node"
+(cd "$TALOS_PROJECT" && "$hsmca" -f "$TALOS_NODE_FILE" rotate-ca --talos=true --kubernetes=false --dry-run=false)
+cp "$TALOS_TALOSCONFIG" "$demo/talosconfig.gen1"
+
+say "rotate-ca again: a real rotation — new key in the token, old CA distrusted, old key destroyed"
+(cd "$TALOS_PROJECT" && "$hsmca" -f "$TALOS_NODE_FILE" rotate-ca --talos=true --kubernetes=false --dry-run=false)
+"$hsmca" rotate status
+
+say "independent check of every node (Python gRPC, not hsmca): new talosconfig accepted, old refused"
+echo "-- new talosconfig:"; "$root/tests/doubles/talos_cluster.sh" probe "$cluster" "$TALOS_TALOSCONFIG"
+echo "-- talosconfig of the previous access CA:"; "$root/tests/doubles/talos_cluster.sh" probe "$cluster" "$demo/talosconfig.gen1" || true
+
 say "records and audit log"
 "$hsmca" certs list talos-access | head -5
 "$hsmca" audit verify
@@ -70,7 +93,11 @@ What to look at:
   $demo/talos-access.pem          the root certificate (public)
   $demo/alice.crt, $demo/certs/   certificates signed in the token
   hsmca --home $HSMCA_HOME certs list       every issued certificate, from the records
-  $HSMCA_HOME/audit.log           one hash-chained JSON line per key event
+  $HSMCA_HOME/audit.log           one hash-chained JSON line per key event and rotation step
+  $TALOS_TALOSCONFIG
+                                  the talosconfig signed in the token by the new access CA (0600)
+  $TALOS_PROJECT/nodes/           talm node files now carrying the accepted CA
+  hsmca --home $HSMCA_HOME rotate status      the rotation journal's last run
   hsmca --home $HSMCA_HOME key show talos-access-key
                                   the proof attributes read back from the token
   SOFTHSM2_CONF=$HSMCA_HOME/softhsm2.conf pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so -O
