@@ -75,7 +75,7 @@ static void usage(FILE *f)
 	      "Commands:\n",
 	      f);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fputs("\nGlobal options:\n"
 	      "  --home DIR          state directory (default $HSMCA_HOME, else ~/.local/share/hsmca)\n"
 	      "  --module PATH|NAME  PKCS#11 module: a .so path or a p11-kit module name\n"
