@@ -4,7 +4,7 @@
  *              draw the serial, build and lint the TBS        (host CPU)
  *   sign     — C_Sign on this pipeline's own token session     (the token)
  *   finish   — verify the signature with the issuer's key, assemble, record,
- *              audit; every 256 certificates (and at the end) sync records
+ *              audit; every 96 certificates (and at the end) sync records
  *              and audit log, then hand the certificates out    (host CPU)
  *
  * The token is the scarce resource: host work for the next certificate
@@ -21,8 +21,8 @@
 #include "common/util.h"
 #include "issue_internal.h"
 
-#define ITEMS 300
-#define COMMIT_EVERY 256
+#define ITEMS 128
+#define COMMIT_EVERY 96
 
 struct item {
 	size_t idx;

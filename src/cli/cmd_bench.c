@@ -358,7 +358,7 @@ static int bench_issue(int argc, char **argv)
 		printf("thread CPU per certificate: prepare %.0f us, sign %.0f us (token), finish %.0f us\n",
 		       st.cpu[0] * 1e6 / (double)st.issued, st.cpu[1] * 1e6 / (double)st.issued,
 		       st.cpu[2] * 1e6 / (double)st.issued);
-		printf("group commits (fsync of records + audit every 256): %.2fs of %.2fs\n",
+		printf("group commits (fsync of records + audit every 96): %.2fs of %.2fs\n",
 		       st.commit_seconds, st.seconds);
 	}
 	ret = CLI_OK;
