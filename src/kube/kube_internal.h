@@ -12,13 +12,7 @@
 
 /* ---- base64 (standard alphabet; whitespace skipped when decoding) ---- */
 
-/* Decode into a fresh buffer, NUL-terminated one past *outlen.  The caller
- * wipes and frees it.  `what` names the input in the error. */
-int kube_b64_decode(const char *in, size_t inlen, const char *what, uint8_t **out,
-		    size_t *outlen, hsmca_error *err);
-
-/* Encode into a fresh NUL-terminated padded line; the caller frees it. */
-int kube_b64_encode(const uint8_t *in, size_t inlen, char **out, hsmca_error *err);
+#include "common/b64.h" /* base64, shared with the Talos client */
 
 /* ---- YAML: a tree whose scalars are wiped when it is freed ---- */
 

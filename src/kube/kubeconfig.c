@@ -98,7 +98,7 @@ static int data_or_file(const hsmca_kubeconfig *kc, const struct kyaml *m, const
 		return hsmca_error_set(err, "%s: both %s and %s are set; give one", src, data_key,
 				       file_key);
 	if (data) {
-		if (kube_b64_decode(data, strlen(data), data_key, out, len, err) < 0)
+		if (hsmca_b64_decode(data, strlen(data), data_key, out, len, err) < 0)
 			return hsmca_error_prefix(err, "%s", src);
 		return 0;
 	}

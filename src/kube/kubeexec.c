@@ -72,7 +72,7 @@ static char *exec_info(const struct kube_exec *ex, const struct kube_exec_cluste
 			json_object_object_add(c, "tls-server-name",
 					       json_object_new_string(cl->tls_server_name));
 		if (cl->ca_pem) {
-			if (kube_b64_encode(cl->ca_pem, cl->ca_len, &b64, NULL) < 0)
+			if (hsmca_b64_encode(cl->ca_pem, cl->ca_len, &b64, NULL) < 0)
 				goto out;
 			json_object_object_add(c, "certificate-authority-data",
 					       json_object_new_string(b64));

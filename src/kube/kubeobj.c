@@ -41,7 +41,7 @@ int hsmca_kube_secret_data(json_object *secret, const char *key, uint8_t **out, 
 			err->code = 404;
 		return -1;
 	}
-	if (kube_b64_decode(json_object_get_string(v), (size_t)json_object_get_string_len(v), key,
+	if (hsmca_b64_decode(json_object_get_string(v), (size_t)json_object_get_string_len(v), key,
 			    out, len, err) < 0)
 		return hsmca_error_prefix(err, "secret %s", name ? name : "?");
 	return 0;

@@ -1,126 +1,12 @@
-/* Small helpers shared by the kube module: base64, time, wiping frees. */
+/* Small helpers shared by the kube module: time, wiping frees (base64 is common/b64.h). */
 #include "kube/kube_internal.h"
+#include "common/b64.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/util.h"
-
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Strict: no characters after padding, pad count must fit the digit count.
- * (OpenSSL's EVP_DecodeBlock accepts trailing garbage.) */
-int kube_b64_decode(const char *in, size_t inlen, const char *what, uint8_t **out,
-		    size_t *outlen, hsmca_error *err)
-{
-	size_t cap = inlen / 4 * 3 + 4;
-	size_t i, n = 0, pad = 0, digits = 0;
-	uint32_t acc = 0;
-	uint8_t *buf;
-
-	buf = malloc(cap);
-	if (!buf)
-		return hsmca_error_set(err, "decode %s: out of memory", what);
-	for (i = 0; i < inlen; i++) {
-		unsigned char c = (unsigned char)in[i];
-		int v;
-
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
-			continue;
-		if (c == '=') {
-			pad++;
-			continue;
-		}
-		v = b64_value(c);
-		if (v < 0 || pad > 0)
-			goto bad;
-		acc = acc << 6 | (uint32_t)v;
-		if (++digits % 4 == 0) {
-			buf[n++] = (uint8_t)(acc >> 16);
-			buf[n++] = (uint8_t)(acc >> 8);
-			buf[n++] = (uint8_t)acc;
-			acc = 0;
-		}
-	}
-	switch (digits % 4) {
-	case 0:
-		if (pad != 0)
-			goto bad;
-		break;
-	case 2:
-		if (pad != 0 && pad != 2)
-			goto bad;
-		buf[n++] = (uint8_t)(acc >> 4);
-		break;
-	case 3:
-		if (pad != 0 && pad != 1)
-			goto bad;
-		buf[n++] = (uint8_t)(acc >> 10);
-		buf[n++] = (uint8_t)(acc >> 2);
-		break;
-	default:
-		goto bad;
-	}
-	buf[n] = '\0';
-	hsmca_wipe(&acc, sizeof(acc));
-	*out = buf;
-	*outlen = n;
-	return 0;
-bad:
-	hsmca_wipe(buf, cap);
-	hsmca_wipe(&acc, sizeof(acc));
-	free(buf);
-	return hsmca_error_set(err, "decode %s: not valid base64", what);
-}
-
-int kube_b64_encode(const uint8_t *in, size_t inlen, char **out, hsmca_error *err)
-{
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i, o = 0;
-	char *buf;
-
-	if (inlen > SIZE_MAX / 2)
-		return hsmca_error_set(err, "base64 encode: input too large");
-	buf = malloc((inlen + 2) / 3 * 4 + 1);
-	if (!buf)
-		return hsmca_error_set(err, "base64 encode: out of memory");
-	for (i = 0; i + 2 < inlen; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-
-		buf[o++] = tab[v >> 18 & 63];
-		buf[o++] = tab[v >> 12 & 63];
-		buf[o++] = tab[v >> 6 & 63];
-		buf[o++] = tab[v & 63];
-	}
-	if (i < inlen) {
-		uint32_t v = (uint32_t)in[i] << 16;
-
-		if (i + 1 < inlen)
-			v |= (uint32_t)in[i + 1] << 8;
-		buf[o++] = tab[v >> 18 & 63];
-		buf[o++] = tab[v >> 12 & 63];
-		buf[o++] = i + 1 < inlen ? tab[v >> 6 & 63] : '=';
-		buf[o++] = '=';
-	}
-	buf[o] = '\0';
-	*out = buf;
-	return 0;
-}
 
 static int digits(const char *s, int n, int *out)
 {

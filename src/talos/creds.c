@@ -13,7 +13,7 @@
 
 #include "common/fsutil.h"
 #include "common/util.h"
-#include "talos/b64.h"
+#include "common/b64.h"
 #include "talos/yamldoc.h"
 
 #define TALOSCONFIG_MAX (1u << 20)
@@ -162,7 +162,7 @@ static int field_pem(yaml_document_t *doc, yaml_node_t *ctx, const char *name, c
 	if (!v || !*v)
 		return hsmca_error_set(err, "%s: the context has no %s", path, name);
 	snprintf(what, sizeof(what), "talosconfig field %s", name);
-	if (hsmca_talos_b64_decode(v, strlen(v), what, &raw, &rawlen, err) != 0)
+	if (hsmca_b64_decode(v, strlen(v), what, &raw, &rawlen, err) != 0)
 		return hsmca_error_prefix(err, "%s", path);
 	if (memchr(raw, '\0', rawlen)) {
 		hsmca_wipe(raw, rawlen);

@@ -13,7 +13,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/util.h"
-#include "talos/b64.h"
+#include "common/b64.h"
 #include "talos/splice.h"
 #include "talos/yamldoc.h"
 
@@ -196,7 +196,7 @@ static int item_fp(const struct loc *l, size_t i, uint8_t fp[32], hsmca_error *e
 			hsmca_error_set(err, "machine config: %s has no crt", what);
 			goto out;
 		}
-		if (hsmca_talos_b64_decode(s, strlen(s), what, &pem, &pemlen, err) != 0 ||
+		if (hsmca_b64_decode(s, strlen(s), what, &pem, &pemlen, err) != 0 ||
 		    one_cert((const char *)pem, pemlen, what, &x, err) != 0)
 			goto out;
 	}
@@ -599,7 +599,7 @@ static int edit(const uint8_t *yaml, size_t len, enum hsmca_mconfig_target t, co
 		ret = 0;
 		goto out;
 	}
-	if (hsmca_talos_b64_encode((const uint8_t *)canon, strlen(canon), &b64, err) != 0)
+	if (hsmca_b64_encode((const uint8_t *)canon, strlen(canon), &b64, err) != 0)
 		goto out;
 	if (add) {
 		memcpy(fps[nkeep++], fp, 32);

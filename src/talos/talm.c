@@ -16,7 +16,7 @@
 
 #include "common/fsutil.h"
 #include "common/util.h"
-#include "talos/b64.h"
+#include "common/b64.h"
 #include "talos/yamldoc.h"
 
 #define NODE_FILE_MAX   (4u << 20)
@@ -462,9 +462,9 @@ int hsmca_talm_write_talosconfig(const char *path, const char *context,
 		return hsmca_error_set(err, "talosconfig: ca, crt and key are required");
 	if (existing_contexts_ok(path, context, err) != 0)
 		return -1;
-	if (hsmca_talos_b64_encode((const uint8_t *)ca_pem, strlen(ca_pem), &b_ca, err) != 0 ||
-	    hsmca_talos_b64_encode((const uint8_t *)crt_pem, strlen(crt_pem), &b_crt, err) != 0 ||
-	    hsmca_talos_b64_encode((const uint8_t *)key_pem, strlen(key_pem), &b_key, err) != 0)
+	if (hsmca_b64_encode((const uint8_t *)ca_pem, strlen(ca_pem), &b_ca, err) != 0 ||
+	    hsmca_b64_encode((const uint8_t *)crt_pem, strlen(crt_pem), &b_crt, err) != 0 ||
+	    hsmca_b64_encode((const uint8_t *)key_pem, strlen(key_pem), &b_key, err) != 0)
 		goto out;
 #define ADD(s) sb_addf(&buf, &len, &cap, &failed, (s))
 /* "[::1]:50000" would read as a flow list: quote what does not start

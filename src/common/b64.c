@@ -1,4 +1,4 @@
-#include "talos/b64.h"
+#include "common/b64.h"
 
 #include <stdlib.h>
 
@@ -23,7 +23,7 @@ static int b64_value(unsigned char c)
 
 /* A strict hand decoder: EVP_DecodeBlock would accept garbage after padding
  * and cannot say how many pad bytes there were. */
-int hsmca_talos_b64_decode(const char *in, size_t inlen, const char *what, uint8_t **out,
+int hsmca_b64_decode(const char *in, size_t inlen, const char *what, uint8_t **out,
 			   size_t *outlen, hsmca_error *err)
 {
 	uint8_t *buf;
@@ -86,7 +86,7 @@ bad:
 	return hsmca_error_set(err, "decode %s: not valid base64", what);
 }
 
-int hsmca_talos_b64_encode(const uint8_t *in, size_t inlen, char **out, hsmca_error *err)
+int hsmca_b64_encode(const uint8_t *in, size_t inlen, char **out, hsmca_error *err)
 {
 	size_t cap = (inlen + 2) / 3 * 4 + 1;
 	char *buf;
