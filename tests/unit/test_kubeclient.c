@@ -358,7 +358,7 @@ static char *b64s(const void *p, size_t n)
 {
 	char *out = NULL;
 
-	assert_int_equal(kube_b64_encode(p, n, &out, NULL), 0);
+	assert_int_equal(hsmca_b64_encode(p, n, &out, NULL), 0);
 	return defer_free(out);
 }
 

@@ -62,7 +62,7 @@ static char *b64(const char *s)
 {
 	char *out = NULL;
 
-	assert_int_equal(kube_b64_encode((const uint8_t *)s, strlen(s), &out, NULL), 0);
+	assert_int_equal(hsmca_b64_encode((const uint8_t *)s, strlen(s), &out, NULL), 0);
 	return out;
 }
 
@@ -433,18 +433,18 @@ static void test_base64_and_time(void **state)
 	hsmca_error err = { 0 };
 
 	(void)state;
-	assert_int_equal(kube_b64_decode("aGVs\nbG8=", 9, "x", &out, &len, &err), 0);
+	assert_int_equal(hsmca_b64_decode("aGVs\nbG8=", 9, "x", &out, &len, &err), 0);
 	assert_int_equal(len, 5);
 	assert_memory_equal(out, "hello", 5);
 	free(out);
-	assert_int_equal(kube_b64_decode("aGVsbG8=x", 9, "x", &out, &len, &err), -1);
-	assert_int_equal(kube_b64_decode("aGVsbG8", 7, "x", &out, &len, &err), 0); /* unpadded */
+	assert_int_equal(hsmca_b64_decode("aGVsbG8=x", 9, "x", &out, &len, &err), -1);
+	assert_int_equal(hsmca_b64_decode("aGVsbG8", 7, "x", &out, &len, &err), 0); /* unpadded */
 	free(out);
-	assert_int_equal(kube_b64_decode("a", 1, "x", &out, &len, &err), -1);
-	assert_int_equal(kube_b64_encode((const uint8_t *)"hello", 5, &enc, &err), 0);
+	assert_int_equal(hsmca_b64_decode("a", 1, "x", &out, &len, &err), -1);
+	assert_int_equal(hsmca_b64_encode((const uint8_t *)"hello", 5, &enc, &err), 0);
 	assert_string_equal(enc, "aGVsbG8=");
 	free(enc);
-	assert_int_equal(kube_b64_encode((const uint8_t *)"", 0, &enc, &err), 0);
+	assert_int_equal(hsmca_b64_encode((const uint8_t *)"", 0, &enc, &err), 0);
 	assert_string_equal(enc, "");
 	free(enc);
 

@@ -15,7 +15,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/util.h"
-#include "talos/b64.h"
+#include "common/b64.h"
 #include "talos/mconfig.h"
 
 /* ---- fixtures */
@@ -62,7 +62,7 @@ static char *b64(const char *s)
 	char *out = NULL;
 	hsmca_error err = {0};
 
-	assert_int_equal(hsmca_talos_b64_encode((const uint8_t *)s, strlen(s), &out, &err), 0);
+	assert_int_equal(hsmca_b64_encode((const uint8_t *)s, strlen(s), &out, &err), 0);
 	return out;
 }
 
