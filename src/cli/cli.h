@@ -73,6 +73,7 @@ int cmd_check(int argc, char **argv);
 int cmd_rotate_ca(int argc, char **argv);
 int cmd_rotate(int argc, char **argv);
 int cmd_talos(int argc, char **argv);
+int cmd_kube(int argc, char **argv);
 int cmd_tenant(int argc, char **argv);
 
 #endif

@@ -1,7 +1,9 @@
 /* hsmca [-f nodes/node.yaml] rotate-ca [--talos=true|false] [--kubernetes=true|false]
  *       [--dry-run=true|false] [--nodes IP,…] [--endpoints IP,…] [--control-plane-nodes IP,…]
  *       [--worker-nodes IP,…] [--talosconfig FILE] [--context NAME] [--key-type T]
- *       [--output FILE] [--parallel N] [--resume | --abort]
+ *       [--output FILE] [--kubeconfig FILE] [--kube-context NAME] [--k8s-endpoint URL]
+ *       [--k8s-node-endpoints URL,…] [--kubeconfig-output FILE] [--parallel N]
+ *       [--resume | --abort]
  * hsmca rotate status */
 #include "cli/cli.h"
 
@@ -99,20 +101,31 @@ static void print_ca(const char *title, const struct hsmca_rot_ca_view *v, const
 	}
 }
 
-static void print_plan(const struct hsmca_rot_plan *p, const struct hsmca_rot_preview *pv)
+static bool is_kube(const struct hsmca_rot_plan *p)
+{
+	return strcmp(p->target, "kubernetes") == 0;
+}
+
+static void print_creds(const struct hsmca_rot_plan *p)
 {
 	size_t i;
-	int s;
 
-	printf("DRY RUN: nothing is changed (not the token, not the nodes, not the files).\n"
-	       "Run again with --dry-run=false to rotate.\n\n");
-	printf("Target: Talos API access CA (machine.acceptedCAs; the nodes' own machine CA is "
-	       "not touched)\n\n");
-	if (pv->old_ca.exists)
-		print_ca("Current access CA", &pv->old_ca, NULL);
-	else
-		printf("Current access CA: none (first adoption: hsmca attaches its first access CA)\n");
-	print_ca("New access CA", &pv->new_ca, pv->new_validity);
+	if (is_kube(p)) {
+		printf("\nCredentials: %s, context %s (nodes reached with %s, context %s)\n",
+		       p->kubeconfig, p->kube_context, p->talosconfig, p->context);
+		printf("  current client certificate signed by: %s\n", p->current_issuer);
+		printf("  new kubeconfig: %s (context %s, server %s) with a system:masters certificate\n"
+		       "  (profile kube-admin, 1 year) signed in the token by %s; its key is made on\n"
+		       "  this host and written only to that file (mode 0600);\n"
+		       "  certificate-authority-data stays the API server's CA\n",
+		       p->output, p->kube_context, p->k8s_endpoint, p->new_ca);
+		if (p->old_ca[0])
+			printf("  revocation probe: a 1-hour kube-user certificate of %s without groups, "
+			       "kept in memory only\n", p->old_ca);
+		printf("  every check is a SelfSubjectReview on each node's API server over a new "
+		       "TLS connection\n");
+		return;
+	}
 	printf("\nCredentials: %s, context %s\n", p->talosconfig, p->context);
 	printf("  current client certificate signed by: %s\n", p->current_issuer);
 	printf("  re-issued: %s (context %s) with an os:admin certificate (profile talos-admin,\n"
@@ -126,6 +139,28 @@ static void print_plan(const struct hsmca_rot_plan *p, const struct hsmca_rot_pr
 	if (p->old_ca[0])
 		printf("  revocation probe: a 1-hour os:reader certificate of %s, kept in memory only\n",
 		       p->old_ca);
+}
+
+static void print_plan(const struct hsmca_rot_plan *p, const struct hsmca_rot_preview *pv)
+{
+	size_t i;
+	int s;
+
+	printf("DRY RUN: nothing is changed (not the token, not the nodes, not the files).\n"
+	       "Run again with --dry-run=false to rotate.\n\n");
+	if (is_kube(p))
+		printf("Target: Kubernetes API access CA (cluster.acceptedCAs, or the "
+		       "KubeAPIServerCAConfig\ndocument's acceptedCAs, on the control-plane nodes; "
+		       "the cluster's own CA is not touched)\n\n");
+	else
+		printf("Target: Talos API access CA (machine.acceptedCAs; the nodes' own machine CA "
+		       "is not touched)\n\n");
+	if (pv->old_ca.exists)
+		print_ca("Current access CA", &pv->old_ca, NULL);
+	else
+		printf("Current access CA: none (first adoption: hsmca attaches its first access CA)\n");
+	print_ca("New access CA", &pv->new_ca, pv->new_validity);
+	print_creds(p);
 	printf("\nNodes (%zu; control planes first, then workers; each contacted directly, %u at a "
 	       "time):\n", p->n_nodes, p->parallel);
 	for (i = 0; i < p->n_nodes; i++) {
@@ -136,6 +171,8 @@ static void print_plan(const struct hsmca_rot_plan *p, const struct hsmca_rot_pr
 		       n->role_from);
 		if (n->file[0])
 			printf(", node file %s", n->file);
+		if (n->api[0])
+			printf(", API server %s", n->api);
 		printf("\n");
 		if (v->error[0])
 			printf("       UNREACHABLE OR REFUSED: %s\n", v->error);
@@ -191,6 +228,11 @@ static void print_plan_json(const struct hsmca_rot_plan *p, const struct hsmca_r
 	json_object_object_add(o, "output", json_object_new_string(p->output));
 	json_object_object_add(o, "context", json_object_new_string(p->context));
 	json_object_object_add(o, "current_issuer", json_object_new_string(p->current_issuer));
+	if (is_kube(p)) {
+		json_object_object_add(o, "kubeconfig", json_object_new_string(p->kubeconfig));
+		json_object_object_add(o, "kube_context", json_object_new_string(p->kube_context));
+		json_object_object_add(o, "k8s_endpoint", json_object_new_string(p->k8s_endpoint));
+	}
 	for (i = 0; i < p->n_nodes; i++) {
 		json_object *n = json_object_new_object();
 		const struct hsmca_rot_node_view *v = &pv->nodes[i];
@@ -199,6 +241,8 @@ static void print_plan_json(const struct hsmca_rot_plan *p, const struct hsmca_r
 		json_object_object_add(n, "role",
 				       json_object_new_string(hsmca_rot_role_name(p->nodes[i].role)));
 		json_object_object_add(n, "file", json_object_new_string(p->nodes[i].file));
+		if (p->nodes[i].api[0])
+			json_object_object_add(n, "api_server", json_object_new_string(p->nodes[i].api));
 		json_object_object_add(n, "reachable", json_object_new_boolean(v->reachable));
 		json_object_object_add(n, "version", json_object_new_string(v->version));
 		json_object_object_add(n, "machine_type", json_object_new_string(v->live_type));
@@ -275,6 +319,8 @@ static int print_status(const char *home, bool json)
 		json_object_object_add(o, "active", json_object_new_boolean(st.active));
 		json_object_object_add(o, "running", json_object_new_boolean(st.running));
 		json_object_object_add(o, "current_ca", json_object_new_string(st.current_ca));
+		if (st.active)
+			json_object_object_add(o, "target", json_object_new_string(st.plan.target));
 		json_object_object_add(o, "last_finished", json_object_new_string(st.last_finished));
 		if (st.active) {
 			json_object_object_add(o, "id", json_object_new_string(st.plan.id));
@@ -298,6 +344,15 @@ static int print_status(const char *home, bool json)
 		return CLI_OK;
 	}
 	printf("current Talos access CA: %s\n", st.current_ca[0] ? st.current_ca : "none");
+	{
+		struct hsmca_rot_status ks;
+
+		if (hsmca_rot_status(home, "kubernetes", &ks, &err) == 0) {
+			printf("current Kubernetes access CA: %s\n",
+			       ks.current_ca[0] ? ks.current_ca : "none");
+			hsmca_rot_status_free(&ks);
+		}
+	}
 	if (st.last_finished[0])
 		printf("last finished rotation: %s\n", st.last_finished);
 	if (!st.active) {
@@ -305,8 +360,8 @@ static int print_status(const char *home, bool json)
 		hsmca_rot_status_free(&st);
 		return CLI_OK;
 	}
-	printf("rotation in progress: %s (%s -> %s), %zu nodes, last journal entry %s%s\n",
-	       st.plan.id, st.plan.old_ca[0] ? st.plan.old_ca : "(first adoption)", st.plan.new_ca,
+	printf("rotation in progress: %s (%s: %s -> %s), %zu nodes, last journal entry %s%s\n",
+	       st.plan.id, st.plan.target, st.plan.old_ca[0] ? st.plan.old_ca : "(first adoption)", st.plan.new_ca,
 	       st.plan.n_nodes, st.last_time,
 	       st.running ? "" : "; no process is running it");
 	if (st.running)
@@ -347,12 +402,13 @@ int cmd_rotate(int argc, char **argv)
 struct rc_args {
 	bool talos, kubernetes, dry_run, resume, abort, help;
 	struct hsmca_rot_options o;
+	const char *kube_output;
 };
 
 static int parse_args(int argc, char **argv, struct rc_args *a)
 {
 	enum { O_TALOS = 256, O_KUBE, O_DRY, O_CP, O_WK, O_TC, O_CTX, O_KT, O_RESUME, O_ABORT,
-	       O_PAR, O_INIT };
+	       O_PAR, O_INIT, O_KC, O_KCTX, O_KEP, O_KNEP, O_KOUT };
 	static const struct option opts[] = {
 		{ "talos", optional_argument, NULL, O_TALOS },
 		{ "kubernetes", optional_argument, NULL, O_KUBE },
@@ -368,6 +424,11 @@ static int parse_args(int argc, char **argv, struct rc_args *a)
 		{ "output", required_argument, NULL, 'o' },
 		{ "file", required_argument, NULL, 'f' },
 		{ "parallel", required_argument, NULL, O_PAR },
+		{ "kubeconfig", required_argument, NULL, O_KC },
+		{ "kube-context", required_argument, NULL, O_KCTX },
+		{ "k8s-endpoint", required_argument, NULL, O_KEP },
+		{ "k8s-node-endpoints", required_argument, NULL, O_KNEP },
+		{ "kubeconfig-output", required_argument, NULL, O_KOUT },
 		{ "resume", no_argument, NULL, O_RESUME },
 		{ "abort", no_argument, NULL, O_ABORT },
 		{ "help", no_argument, NULL, 'h' },
@@ -393,6 +454,11 @@ static int parse_args(int argc, char **argv, struct rc_args *a)
 		case O_KT: a->o.key_type = optarg; break;
 		case 'o': a->o.output = optarg; break;
 		case 'f': cli.node_file = optarg; break;
+		case O_KC: a->o.kubeconfig = optarg; break;
+		case O_KCTX: a->o.kube_context = optarg; break;
+		case O_KEP: a->o.k8s_endpoint = optarg; break;
+		case O_KNEP: rc = add_list(&a->o.k8s_apis, optarg, "k8s-node-endpoints"); break;
+		case O_KOUT: a->kube_output = optarg; break;
 		case O_PAR: {
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
@@ -406,14 +472,23 @@ static int parse_args(int argc, char **argv, struct rc_args *a)
 		case O_ABORT: a->abort = true; break;
 		case 'h':
 			cli_print_synopsis(stdout, "rotate-ca");
-			puts("\nRotates the Talos API access CA that hsmca keeps in the token: the CA every\n"
-			     "node accepts in machine.acceptedCAs and that signs the talosconfig. Seven\n"
-			     "journaled steps: prepare, trust-new, issue, verify-new, distrust-old,\n"
-			     "prove-revoked, retire (docs/rotation.md). --dry-run defaults to true and\n"
-			     "changes nothing: it prints the plan and checks every node. --resume continues\n"
-			     "after a crash; --abort rolls back before step 5. Both need --dry-run=false\n"
-			     "to act. Nodes come from the talm project of -f (every nodes/*.yaml) or from\n"
-			     "--control-plane-nodes/--worker-nodes; --kubernetes=true is not supported yet.\n"
+			puts("\nRotates the access CAs that hsmca keeps in the token. --talos (default true):\n"
+			     "the Talos API access CA, accepted by every node in machine.acceptedCAs, which\n"
+			     "signs the talosconfig. --kubernetes (default false, unlike talosctl: it needs a\n"
+			     "kubeconfig): the Kubernetes API access CA, accepted by the control planes in\n"
+			     "cluster.acceptedCAs (or the KubeAPIServerCAConfig document), which signs a\n"
+			     "system:masters kubeconfig; each node's API server is checked with a\n"
+			     "SelfSubjectReview. With both, Talos goes first. Seven journaled steps each:\n"
+			     "prepare, trust-new, issue, verify-new, distrust-old, prove-revoked, retire\n"
+			     "(docs/rotation.md). --dry-run defaults to true and changes nothing: it prints\n"
+			     "the plan and checks every node. --resume continues after a crash; --abort\n"
+			     "rolls back before step 5. Both need --dry-run=false to act. Nodes come from\n"
+			     "the talm project of -f (every nodes/*.yaml) or --control-plane-nodes/\n"
+			     "--worker-nodes. Kubernetes: --kubeconfig (default: the talm project's, then\n"
+			     "$KUBECONFIG) gives the API server's CA and server; --k8s-endpoint the server\n"
+			     "of the new kubeconfig; --k8s-node-endpoints one API server URL per control\n"
+			     "plane (default https://<node>:6443); --kubeconfig-output where the new\n"
+			     "kubeconfig goes (default: --kubeconfig, replaced).\n"
 			     "Environment: HSMCA_TALOS_DEADLINE (per call, default 30s), HSMCA_ROTATE_SETTLE\n"
 			     "(seconds a node may take to apply a trust change, default 30).");
 			a->help = true;
@@ -430,7 +505,7 @@ static int parse_args(int argc, char **argv, struct rc_args *a)
 	return 0;
 }
 
-static int run_dry(struct rc_args *a, const char *home)
+static int run_dry(struct rc_args *a, const struct hsmca_rot_options *o, const char *home)
 {
 	struct hsmca_rot_plan plan;
 	struct hsmca_rot_preview pv;
@@ -462,8 +537,8 @@ static int run_dry(struct rc_args *a, const char *home)
 		return CLI_FAIL;
 	}
 	hsmca_rot_status_free(&st);
-	if (hsmca_rot_plan_build(&a->o, &plan, &err) != 0)
-		return cli_failf("rotate-ca: %s", err.msg);
+	if (hsmca_rot_plan_build(o, &plan, &err) != 0)
+		return cli_failf("rotate-ca: %s: %s", o->target, err.msg);
 	if (cli_open(&s, true) != 0)
 		goto out_plan;
 	if (hsmca_rot_preview(s, &plan, &pv, &err) != 0) {
@@ -485,7 +560,8 @@ out_plan:
 	return ret;
 }
 
-static int run_real(struct rc_args *a, const char *home)
+static int run_real(struct rc_args *a, const struct hsmca_rot_options *o, const char *home,
+		    char *resumed_target, size_t rtlen)
 {
 	struct hsmca_rot_events ev = { on_event, NULL };
 	struct hsmca_rot_plan plan;
@@ -513,8 +589,8 @@ static int run_real(struct rc_args *a, const char *home)
 			return CLI_FAIL;
 		}
 		hsmca_rot_status_free(&st);
-		if (hsmca_rot_plan_build(&a->o, &plan, &err) != 0)
-			return cli_failf("rotate-ca: %s", err.msg);
+		if (hsmca_rot_plan_build(o, &plan, &err) != 0)
+			return cli_failf("rotate-ca: %s: %s", o->target, err.msg);
 		have_plan = true;
 	}
 	if (cli_open(&s, true) != 0)
@@ -545,7 +621,9 @@ static int run_real(struct rc_args *a, const char *home)
 			cli_failf("rotate-ca: resume: %s", err.msg);
 			goto out;
 		}
-		printf("resuming rotation %s\n", hsmca_rot_get_plan(r)->id);
+		printf("resuming rotation %s (%s)\n", hsmca_rot_get_plan(r)->id,
+		       hsmca_rot_get_plan(r)->target);
+		snprintf(resumed_target, rtlen, "%s", hsmca_rot_get_plan(r)->target);
 	} else {
 		/* Preflight, read-only: do not start what cannot finish. */
 		if (hsmca_rot_preview(s, &plan, &pv, &err) != 0) {
@@ -560,7 +638,7 @@ static int run_real(struct rc_args *a, const char *home)
 			cli_failf("rotate-ca: %s", err.msg);
 			goto out;
 		}
-		printf("rotation %s: %s -> %s, %zu nodes\n", plan.id,
+		printf("rotation %s (%s): %s -> %s, %zu nodes\n", plan.id, plan.target,
 		       plan.old_ca[0] ? plan.old_ca : "(first adoption)", plan.new_ca, plan.n_nodes);
 	}
 	fflush(stdout);
@@ -571,8 +649,9 @@ static int run_real(struct rc_args *a, const char *home)
 			  "'hsmca rotate status' shows where it is", hsmca_rot_get_plan(r)->id);
 		goto out;
 	}
-	printf("rotation %s complete: %s is the Talos access CA; credentials in %s\n",
+	printf("rotation %s complete: %s is the %s access CA; credentials in %s\n",
 	       hsmca_rot_get_plan(r)->id, hsmca_rot_get_plan(r)->new_ca,
+	       strcmp(hsmca_rot_get_plan(r)->target, "kubernetes") == 0 ? "Kubernetes" : "Talos",
 	       hsmca_rot_get_plan(r)->output);
 	ret = CLI_OK;
 out:
@@ -582,6 +661,48 @@ out:
 	if (have_plan)
 		hsmca_rot_plan_free(&plan);
 	return ret;
+}
+
+/* Talos first, then Kubernetes; a resumed rotation first finishes what
+ * the journal holds. */
+static int run(struct rc_args *a, const char *home)
+{
+	struct hsmca_rot_options ko = a->o;
+	char resumed[16] = "";
+	int rc = CLI_OK;
+
+	ko.target = "kubernetes";
+	ko.output = a->kube_output;
+	if (a->dry_run) {
+		if (a->resume || a->abort)
+			return run_dry(a, &a->o, home);
+		if (a->talos)
+			rc = run_dry(a, &a->o, home);
+		if (a->kubernetes && rc == CLI_OK) {
+			if (a->talos)
+				printf("\n");
+			rc = run_dry(a, &ko, home);
+		}
+		return rc;
+	}
+	if (a->resume || a->abort) {
+		rc = run_real(a, &a->o, home, resumed, sizeof(resumed));
+		/* --resume with both: the Talos part done, start the Kubernetes one. */
+		if (rc != CLI_OK || a->abort || !a->talos || !a->kubernetes ||
+		    strcmp(resumed, "talos") != 0)
+			return rc;
+		a->resume = false;
+		printf("\n");
+		return run_real(a, &ko, home, resumed, sizeof(resumed));
+	}
+	if (a->talos)
+		rc = run_real(a, &a->o, home, resumed, sizeof(resumed));
+	if (a->kubernetes && rc == CLI_OK) {
+		if (a->talos)
+			printf("\n");
+		rc = run_real(a, &ko, home, resumed, sizeof(resumed));
+	}
+	return rc;
 }
 
 int cmd_rotate_ca(int argc, char **argv)
@@ -599,15 +720,16 @@ int cmd_rotate_ca(int argc, char **argv)
 	if (rc != 0 || a.help)
 		goto out;
 	rc = CLI_USAGE;
-	if (a.kubernetes) {
-		cli_failf("rotate-ca: --kubernetes=true: rotating the Kubernetes API access CA is not "
-			  "implemented yet; run with --kubernetes=false (the Talos API rotation is "
-			  "independent)");
-		goto out;
-	}
-	if (!a.talos) {
+	if (!a.talos && !a.kubernetes) {
 		cli_usage("rotate-ca", "rotate-ca: nothing to rotate (--talos=false and "
 				       "--kubernetes=false)");
+		goto out;
+	}
+	if (!a.kubernetes && (a.o.kubeconfig || a.o.kube_context || a.o.k8s_endpoint ||
+			      a.o.k8s_apis || a.kube_output)) {
+		cli_usage("rotate-ca", "rotate-ca: --kubeconfig, --kube-context, --k8s-endpoint, "
+				       "--k8s-node-endpoints and --kubeconfig-output need "
+				       "--kubernetes=true");
 		goto out;
 	}
 	if (a.resume && a.abort) {
@@ -616,7 +738,8 @@ int cmd_rotate_ca(int argc, char **argv)
 	}
 	if ((a.resume || a.abort) &&
 	    (a.o.nodes || a.o.endpoints || a.o.cp_nodes || a.o.worker_nodes || a.o.talosconfig ||
-	     a.o.output || a.o.key_type || a.o.context)) {
+	     a.o.output || a.o.key_type || a.o.context || a.o.kubeconfig || a.o.kube_context ||
+	     a.o.k8s_endpoint || a.o.k8s_apis || a.kube_output)) {
 		cli_usage("rotate-ca", "rotate-ca: --resume and --abort take the plan from the journal; "
 				       "drop the node, credential and key options");
 		goto out;
@@ -628,11 +751,12 @@ int cmd_rotate_ca(int argc, char **argv)
 	a.o.home = home;
 	a.o.target = "talos";
 	a.o.node_file = cli.node_file;
-	rc = a.dry_run ? run_dry(&a, home) : run_real(&a, home);
+	rc = run(&a, home);
 out:
 	list_free(a.o.nodes);
 	list_free(a.o.endpoints);
 	list_free(a.o.cp_nodes);
 	list_free(a.o.worker_nodes);
+	list_free(a.o.k8s_apis);
 	return rc;
 }

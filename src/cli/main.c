@@ -42,13 +42,20 @@ static const struct cli_command commands[] = {
 	  "[-f nodes/node.yaml] rotate-ca [--talos=true|false] [--kubernetes=true|false] "
 	  "[--dry-run=true|false] [--nodes IP,…] [--endpoints IP,…] [--control-plane-nodes IP,…] "
 	  "[--worker-nodes IP,…] [--talosconfig FILE] [--context NAME] [--key-type T] "
-	  "[--output FILE] [--parallel N] [--resume | --abort]",
-	  "rotate the Talos API access CA held in the token (dry run unless --dry-run=false)" },
+	  "[--output FILE] [--kubeconfig FILE] [--kube-context NAME] [--k8s-endpoint URL] "
+	  "[--k8s-node-endpoints URL,…] [--kubeconfig-output FILE] [--parallel N] "
+	  "[--resume | --abort]",
+	  "rotate the Talos and/or Kubernetes API access CA held in the token (dry run unless "
+	  "--dry-run=false)" },
 	{ "rotate", cmd_rotate, "rotate status", "show the rotation journal and the current access CA" },
 	{ "talos", cmd_talos,
 	  "talos issue-config --role os:admin|os:operator|os:reader|os:etcd:backup --out FILE "
 	  "[--context NAME] [--talosconfig FILE]",
 	  "write a talosconfig signed by the current Talos access CA" },
+	{ "kube", cmd_kube,
+	  "kube issue-config --user NAME [--group G]… [--admin] --out FILE [--server URL] "
+	  "[--kubeconfig FILE] [--context NAME] [--validity D]",
+	  "write a kubeconfig signed by the current Kubernetes access CA" },
 	{ "tenant", cmd_tenant,
 	  "tenant rotate-ca --name NAME --namespace NS [--kubeconfig FILE] "
 	  "[--kamaji-namespace cozy-kamaji] [--method delete|annotate] [--out FILE] [--timeout D] "

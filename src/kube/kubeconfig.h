@@ -92,4 +92,31 @@ bool hsmca_kubeconfig_expiring(const hsmca_kubeconfig *kc, time_t now, time_t ma
 /* Wipe the secrets and free.  NULL is accepted. */
 void hsmca_kubeconfig_free(hsmca_kubeconfig *kc);
 
+/* ---- writing (kubeconfig_write.c) ---- */
+
+/* A one-context kubeconfig with an inline client certificate.  Names may
+ * hold letters, digits and @._:-/+; server must be https. */
+typedef struct hsmca_kubeconfig_spec {
+	const char *name;            /* cluster and context name */
+	const char *user;            /* user name */
+	const char *server;
+	const char *tls_server_name; /* NULL: none */
+	const char *ca_pem;          /* serving CA bundle */
+	const char *crt_pem;
+	const char *key_pem;         /* secret */
+} hsmca_kubeconfig_spec;
+
+/* The kubeconfig text in *out (malloc'ed, holds the key: the caller wipes
+ * *outlen bytes and frees). */
+int hsmca_kubeconfig_render(const hsmca_kubeconfig_spec *sp, char **out, size_t *outlen,
+			    hsmca_error *err);
+
+/* Whether `path` may be replaced by a one-context kubeconfig for context
+ * `name`: it does not exist, is empty, or holds no other context. */
+int hsmca_kubeconfig_replace_ok(const char *path, const char *name, hsmca_error *err);
+
+/* Render and replace `path` atomically, mode 0600.  An existing file that
+ * holds a context other than sp->name is refused (it would be lost). */
+int hsmca_kubeconfig_write(const char *path, const hsmca_kubeconfig_spec *sp, hsmca_error *err);
+
 #endif

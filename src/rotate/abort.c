@@ -129,11 +129,11 @@ int hsmca_rot_abort(hsmca_rot *r, struct hsmca_session *s, const struct hsmca_ro
 	if (access(path, F_OK) == 0 && hsmca_ca_load(r->home, r->plan.new_ca, &new_ca, err) != 0)
 		return -1;
 	replaced = output_replaced(r, new_ca);
-	same_file = strcmp(r->plan.output, r->plan.talosconfig) == 0;
+	same_file = strcmp(r->plan.output, hsmca_rot_plan_input(&r->plan)) == 0;
 	if (replaced && same_file && !r->plan.old_ca[0]) {
 		hsmca_error_set(err, "rotation %s cannot be aborted: this first adoption already "
 				     "replaced %s with a credential of %s, and hsmca holds no key "
-				     "that could issue the earlier one (the machine CA's); removing "
+				     "that could issue the earlier one (the cluster's own CA's); removing "
 				     "the new CA from the nodes would lock you out. Finish it with "
 				     "'rotate-ca --resume --dry-run=false'",
 				r->plan.id, r->plan.output, r->plan.new_ca);

@@ -142,7 +142,8 @@ int hsmca_rot_cluster_save(const char *home, const struct hsmca_rot_plan *p, hsm
 	    hsmca_mkdir_p(dir, 0755, err) != 0)
 		return -1;
 	o = json_object_new_object();
-	json_object_object_add(o, "context", json_object_new_string(p->context));
+	json_object_object_add(o, "context", json_object_new_string(
+		strcmp(p->target, "kubernetes") == 0 ? p->kube_context : p->context));
 	json_object_object_add(o, "endpoints", strv_json(p->endpoints));
 	json_object_object_add(o, "nodes", strv_json(p->tc_nodes));
 	json_object_object_add(o, "node_ca_pem", json_object_new_string(p->node_ca_pem));
@@ -238,6 +239,13 @@ int hsmca_rot_issue_client(struct hsmca_session *s, const char *ca, const char *
 			   const char *cn, long validity, char **crt_pem, char **key_out,
 			   hsmca_error *err)
 {
+	return hsmca_rot_issue_client_as(s, ca, profile, cn, NULL, validity, crt_pem, key_out, err);
+}
+
+int hsmca_rot_issue_client_as(struct hsmca_session *s, const char *ca, const char *profile,
+			      const char *cn, const char *subject, long validity, char **crt_pem,
+			      char **key_out, hsmca_error *err)
+{
 	struct hsmca_issue_request req;
 	struct hsmca_issued cert;
 	EVP_PKEY *k = NULL;
@@ -263,6 +271,7 @@ int hsmca_rot_issue_client(struct hsmca_session *s, const char *ca, const char *
 	req.profile = profile;
 	req.csr = der;
 	req.csr_len = (size_t)der_len;
+	req.subject = subject;
 	req.validity = validity;
 	if (hsmca_issue_one(s, &req, &cert, err) != 0) {
 		hsmca_error_prefix(err, "issue a %s certificate from %s", profile, ca);
@@ -290,7 +299,7 @@ out:
 
 static X509 *pem_x509(const char *pem)
 {
-	BIO *b = BIO_new_mem_buf(pem, -1);
+	BIO *b = pem ? BIO_new_mem_buf(pem, -1) : NULL;
 	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
 
 	BIO_free(b);

@@ -1,4 +1,5 @@
-/* `hsmca talos issue-config`: a talosconfig from the current access CA. */
+/* `hsmca talos issue-config` and `hsmca kube issue-config`: credentials from
+ * the current access CA. */
 #include "rotate/rot_internal.h"
 
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <openssl/pem.h>
 
 #include "common/util.h"
+#include "kube/kubeconfig.h"
 #include "talos/talos.h"
 #include "x509/x509.h"
 
@@ -112,6 +114,119 @@ out:
 	free(crt);
 	hsmca_rot_secret_free(key);
 	hsmca_talos_creds_clear(&creds);
+	hsmca_rot_plan_free(&p);
+	return ret;
+}
+
+/* "CN=<user>,O=<g>…" with ',' and '\' escaped for the --subject parser. */
+static int kube_subject(const struct hsmca_rot_kube_request *rq, char *out, size_t outlen,
+			hsmca_error *err)
+{
+	size_t len = 0, i;
+	const char *v, *p;
+
+	for (i = 0; i == 0 || (rq->groups && rq->groups[i - 1]); i++) {
+		v = i == 0 ? rq->user : rq->groups[i - 1];
+		if (!*v)
+			return hsmca_error_set(err, "%s must not be empty", i ? "a group" : "the user");
+		if (len + 4 >= outlen)
+			return hsmca_error_set(err, "user and groups too long");
+		memcpy(out + len, i ? ",O=" : "CN=", 3);
+		len += 3;
+		for (p = v; *p; p++) {
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				return hsmca_error_set(err, "\"%s\": control characters are not allowed",
+						       v);
+			if (len + 3 >= outlen)
+				return hsmca_error_set(err, "user and groups too long");
+			if (*p == ',' || *p == '\\')
+				out[len++] = '\\';
+			out[len++] = *p;
+		}
+	}
+	out[len] = '\0';
+	return 0;
+}
+
+int hsmca_rot_issue_kubeconfig(struct hsmca_session *s, const struct hsmca_rot_kube_request *rq,
+			       const char *out, struct hsmca_rot_issued *info, hsmca_error *err)
+{
+	const struct hsmca_rot_target *t = &hsmca_rot_target_kube;
+	const char *profile = rq->admin ? "kube-admin" : "kube-user";
+	hsmca_kubeconfig_options kopt = { 0 };
+	hsmca_kubeconfig *kc = NULL;
+	struct hsmca_rot_plan p;
+	hsmca_kubeconfig_spec sp = { 0 };
+	char ca[64], subject[1024], name[256], *crt = NULL, *key = NULL, *ca_pem = NULL;
+	const char *server, *cluster;
+	int ret = -1;
+
+	memset(&p, 0, sizeof(p));
+	memset(info, 0, sizeof(*info));
+	if (!rq->user || !*rq->user)
+		return hsmca_error_set(err, "a user name is required");
+	if (hsmca_rot_journal_exists(s->home))
+		return hsmca_error_set(err, "a rotation is in progress (see 'hsmca rotate status'): "
+					    "finish or abort it before issuing credentials");
+	if (hsmca_rot_current_ca(s->home, t->name, ca, err) != 0)
+		return -1;
+	if (!ca[0])
+		return hsmca_error_set(err, "no %s access CA yet: adopt one with 'hsmca rotate-ca "
+					    "--talos=false --kubernetes=true' (see docs/rotation.md)",
+				       t->title);
+	if (kube_subject(rq, subject, sizeof(subject), err) != 0)
+		return -1;
+	if (rq->from_kubeconfig) {
+		kopt.defer_exec = true;
+		if (hsmca_kubeconfig_load(rq->from_kubeconfig, &kopt, &kc, err) != 0)
+			goto out;
+		if (!kc->ca_pem) {
+			hsmca_error_set(err, "%s: no certificate-authority-data to take the API "
+					     "server's CA from", rq->from_kubeconfig);
+			goto out;
+		}
+		ca_pem = strndup((const char *)kc->ca_pem, kc->ca_len);
+		server = kc->server;
+		cluster = kc->cluster_name;
+	} else {
+		if (hsmca_rot_cluster_load(s->home, t->name, &p, err) != 0)
+			goto out;
+		ca_pem = strdup(p.node_ca_pem);
+		server = p.endpoints && p.endpoints[0] ? p.endpoints[0] : NULL;
+		cluster = p.context;
+	}
+	if (!ca_pem) {
+		hsmca_error_set(err, "out of memory");
+		goto out;
+	}
+	if (rq->server)
+		server = rq->server;
+	if (!server) {
+		hsmca_error_set(err, "no API server URL: give --server URL");
+		goto out;
+	}
+	snprintf(name, sizeof(name), "%s@%s", rq->user, cluster);
+	if (hsmca_rot_issue_client_as(s, ca, profile, rq->user, rq->admin ? NULL : subject,
+				      rq->validity, &crt, &key, err) != 0)
+		goto out;
+	sp.name = rq->context ? rq->context : name;
+	sp.user = sp.name;
+	sp.server = server;
+	sp.ca_pem = ca_pem;
+	sp.crt_pem = crt;
+	sp.key_pem = key;
+	if (hsmca_kubeconfig_write(out, &sp, err) != 0)
+		goto out;
+	snprintf(info->ca, sizeof(info->ca), "%s", ca);
+	snprintf(info->profile, sizeof(info->profile), "%s", profile);
+	snprintf(info->context, sizeof(info->context), "%s", sp.name);
+	describe(crt, info);
+	ret = 0;
+out:
+	free(crt);
+	hsmca_rot_secret_free(key);
+	free(ca_pem);
+	hsmca_kubeconfig_free(kc);
 	hsmca_rot_plan_free(&p);
 	return ret;
 }

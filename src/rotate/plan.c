@@ -14,6 +14,7 @@
 
 #include "common/fsutil.h"
 #include "common/util.h"
+#include "kube/kubeconfig.h"
 #include "pkcs11/token.h"
 #include "talos/talm.h"
 #include "talos/talos.h"
@@ -156,6 +157,9 @@ json_object *hsmca_rot_plan_to_json(const struct hsmca_rot_plan *p)
 	S("project", p->project);
 	S("current_issuer", p->current_issuer);
 	S("node_ca_pem", p->node_ca_pem ? p->node_ca_pem : "");
+	S("kubeconfig", p->kubeconfig);
+	S("kube_context", p->kube_context);
+	S("k8s_endpoint", p->k8s_endpoint);
 #undef S
 	json_object_object_add(o, "endpoints", strv_json(p->endpoints));
 	json_object_object_add(o, "tc_nodes", strv_json(p->tc_nodes));
@@ -168,6 +172,7 @@ json_object *hsmca_rot_plan_to_json(const struct hsmca_rot_plan *p)
 				       json_object_new_string(hsmca_rot_role_name(p->nodes[i].role)));
 		json_object_object_add(n, "file", json_object_new_string(p->nodes[i].file));
 		json_object_object_add(n, "role_from", json_object_new_string(p->nodes[i].role_from));
+		json_object_object_add(n, "api", json_object_new_string(p->nodes[i].api));
 		json_object_array_add(nodes, n);
 	}
 	json_object_object_add(o, "nodes", nodes);
@@ -186,6 +191,13 @@ static int get_str(json_object *o, const char *key, char *out, size_t outlen, hs
 		return hsmca_error_set(err, "plan: \"%s\" too long", key);
 	memcpy(out, s, strlen(s) + 1);
 	return 0;
+}
+
+/* A string that journals written before it existed do not have. */
+static int opt_str(json_object *o, const char *key, char *out, size_t outlen, hsmca_error *err)
+{
+	out[0] = '\0';
+	return json_object_object_get_ex(o, key, NULL) ? get_str(o, key, out, outlen, err) : 0;
 }
 
 static int get_strv(json_object *o, const char *key, char ***out, hsmca_error *err)
@@ -242,6 +254,10 @@ int hsmca_rot_plan_from_json(json_object *o, struct hsmca_rot_plan *p, hsmca_err
 		hsmca_error_set(err, "plan: node_ca_pem missing");
 		goto fail;
 	}
+	if (opt_str(o, "kubeconfig", p->kubeconfig, sizeof(p->kubeconfig), err) != 0 ||
+	    opt_str(o, "kube_context", p->kube_context, sizeof(p->kube_context), err) != 0 ||
+	    opt_str(o, "k8s_endpoint", p->k8s_endpoint, sizeof(p->k8s_endpoint), err) != 0)
+		goto fail;
 	if (json_object_object_get_ex(o, "parallel", &v))
 		p->parallel = (unsigned)json_object_get_int(v);
 	if (p->parallel == 0)
@@ -268,7 +284,8 @@ int hsmca_rot_plan_from_json(json_object *o, struct hsmca_rot_plan *p, hsmca_err
 		if (get_str(e, "addr", nd->addr, sizeof(nd->addr), err) != 0 ||
 		    get_str(e, "role", role, sizeof(role), err) != 0 ||
 		    get_str(e, "file", nd->file, sizeof(nd->file), err) != 0 ||
-		    get_str(e, "role_from", nd->role_from, sizeof(nd->role_from), err) != 0)
+		    get_str(e, "role_from", nd->role_from, sizeof(nd->role_from), err) != 0 ||
+		    opt_str(e, "api", nd->api, sizeof(nd->api), err) != 0)
 			goto fail;
 		nd->role = strcmp(role, "controlplane") == 0 ? HSMCA_ROT_CONTROLPLANE : HSMCA_ROT_WORKER;
 	}
@@ -662,7 +679,7 @@ int hsmca_rot_plan_build(const struct hsmca_rot_options *o, struct hsmca_rot_pla
 	char nfpath[PATH_MAX] = "", path[PATH_MAX], **eps = NULL, **tcn = NULL;
 	const char *env;
 	enum hsmca_key_type kt;
-	bool have_nf = false;
+	bool have_nf = false, kube;
 	int ret = -1;
 
 	memset(p, 0, sizeof(*p));
@@ -672,6 +689,7 @@ int hsmca_rot_plan_build(const struct hsmca_rot_options *o, struct hsmca_rot_pla
 		goto out;
 	}
 	snprintf(p->target, sizeof(p->target), "%s", o->target ? o->target : "talos");
+	kube = strcmp(p->target, "kubernetes") == 0;
 	snprintf(p->key_type, sizeof(p->key_type), "%s", o->key_type ? o->key_type : "ec-p256");
 	if (hsmca_key_type_parse(p->key_type, &kt, err) != 0)
 		goto out;
@@ -728,17 +746,20 @@ int hsmca_rot_plan_build(const struct hsmca_rot_options *o, struct hsmca_rot_pla
 	if (hsmca_talos_creds_from_talosconfig(p->talosconfig, p->context, &creds, &eps, &tcn, err) !=
 	    0)
 		goto out;
-	if (abs_path(o->output ? o->output : p->talosconfig, p->output, sizeof(p->output), err) != 0 ||
-	    output_contexts_ok(p->output, p->context, err) != 0)
-		goto out;
-	p->node_ca_pem = strdup(creds.ca_pem);
-	p->endpoints = strv_dup(o->endpoints ? o->endpoints
-			       : eps && eps[0] ? eps
-			       : have_nf && nf.ml.endpoints ? nf.ml.endpoints : eps);
-	p->tc_nodes = strv_dup(tcn);
-	if (!p->node_ca_pem || !p->endpoints || !p->tc_nodes) {
-		hsmca_error_set(err, "out of memory");
-		goto out;
+	if (!kube) {
+		if (abs_path(o->output ? o->output : p->talosconfig, p->output, sizeof(p->output),
+			     err) != 0 ||
+		    output_contexts_ok(p->output, p->context, err) != 0)
+			goto out;
+		p->node_ca_pem = strdup(creds.ca_pem);
+		p->endpoints = strv_dup(o->endpoints ? o->endpoints
+				       : eps && eps[0] ? eps
+				       : have_nf && nf.ml.endpoints ? nf.ml.endpoints : eps);
+		p->tc_nodes = strv_dup(tcn);
+		if (!p->node_ca_pem || !p->endpoints || !p->tc_nodes) {
+			hsmca_error_set(err, "out of memory");
+			goto out;
+		}
 	}
 
 	/* access CA generations */
@@ -751,8 +772,16 @@ int hsmca_rot_plan_build(const struct hsmca_rot_options *o, struct hsmca_rot_pla
 		goto out;
 	}
 	snprintf(p->new_key_label, sizeof(p->new_key_label), "%s-key", p->new_ca);
-	hsmca_rot_describe_issuer(o->home, creds.crt_pem, creds.ca_pem, p->old_ca,
-				  p->current_issuer, sizeof(p->current_issuer));
+	if (kube) {
+		if (hsmca_rot_plan_kube(o, p, err) != 0 ||
+		    abs_path(o->output ? o->output : p->kubeconfig, p->output, sizeof(p->output),
+			     err) != 0 ||
+		    hsmca_kubeconfig_replace_ok(p->output, p->kube_context, err) != 0)
+			goto out;
+	} else {
+		hsmca_rot_describe_issuer(o->home, creds.crt_pem, creds.ca_pem, p->old_ca,
+					  p->current_issuer, sizeof(p->current_issuer));
+	}
 	hsmca_format_time(hsmca_now(), p->created);
 	make_id(p->id, sizeof(p->id));
 	p->parallel = o->parallel ? o->parallel : 3;

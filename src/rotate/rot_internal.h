@@ -90,6 +90,12 @@ int hsmca_rot_talosconfig_context(const char *path, char *out, size_t outlen, hs
 int hsmca_rot_plan_copy(struct hsmca_rot_plan *dst, const struct hsmca_rot_plan *src,
 			hsmca_error *err);
 
+/* Kubernetes target (plan_kube.c): kubeconfig, kube context, API server per
+ * control plane (workers are dropped), serving CA, endpoint; reads files
+ * only.  Needs p->project, p->nodes and p->old_ca. */
+int hsmca_rot_plan_kube(const struct hsmca_rot_options *o, struct hsmca_rot_plan *p,
+			hsmca_error *err);
+
 /* ---- access CA store (access.c) ---- */
 
 /* <home>/<target>/access-ca: the current access CA name ("" if none). */
@@ -115,6 +121,11 @@ int hsmca_rot_cluster_load(const char *home, const char *target, struct hsmca_ro
 int hsmca_rot_issue_client(struct hsmca_session *s, const char *ca, const char *profile,
 			   const char *cn, long validity, char **crt_pem, char **key_pem,
 			   hsmca_error *err);
+/* The same with a --subject override ("CN=…,O=…"; NULL: none), for
+ * profiles that take the subject from it (kube-user groups). */
+int hsmca_rot_issue_client_as(struct hsmca_session *s, const char *ca, const char *profile,
+			      const char *cn, const char *subject, long validity, char **crt_pem,
+			      char **key_out, hsmca_error *err);
 void hsmca_rot_secret_free(char *p);
 /* Whether the PEM certificate was signed by `ca` (issuer name and signature). */
 bool hsmca_rot_cert_issued_by(const char *crt_pem, X509 *ca);

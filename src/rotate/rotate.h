@@ -65,13 +65,14 @@ struct hsmca_rot_node {
 	enum hsmca_rot_role role;
 	char file[PATH_MAX];    /* talm node file that carries its accepted CAs, or "" */
 	char role_from[64];     /* where the role came from, for the plan */
+	char api[256];          /* kubernetes target: this node's kube-apiserver URL */
 };
 
 /* What the command line gathered.  NULL-terminated string arrays; NULL = not
  * given. */
 struct hsmca_rot_options {
 	const char *home;         /* resolved state directory */
-	const char *target;       /* "talos" */
+	const char *target;       /* "talos" or "kubernetes" */
 	const char *node_file;    /* -f: a talm node file */
 	const char *talosconfig;  /* --talosconfig (else the talm project's, else $TALOSCONFIG) */
 	const char *output;       /* --output (default: the talosconfig, replaced in place) */
@@ -83,6 +84,11 @@ struct hsmca_rot_options {
 	char **cp_nodes;          /* --control-plane-nodes */
 	char **worker_nodes;      /* --worker-nodes */
 	unsigned parallel;        /* nodes worked on at once (0 = default 3) */
+	/* kubernetes target only */
+	const char *kubeconfig;   /* --kubeconfig (else the talm project's, else $KUBECONFIG) */
+	const char *kube_context; /* --kube-context (default: its current-context) */
+	const char *k8s_endpoint; /* --k8s-endpoint: server of the new kubeconfig */
+	char **k8s_apis;          /* --k8s-node-endpoints: one URL per control plane */
 };
 
 #define HSMCA_ROT_MAX_NODES 256
@@ -109,7 +115,18 @@ struct hsmca_rot_plan {
 	struct hsmca_rot_node *nodes; /* control planes first, then workers */
 	size_t n_nodes;
 	unsigned parallel;
+	/* kubernetes target: node_ca_pem is the API server's serving CA (the
+	 * kubeconfig's certificate-authority-data), talosconfig and context
+	 * reach the nodes' Talos API (cluster.acceptedCAs), output is the new
+	 * kubeconfig. */
+	char kubeconfig[PATH_MAX];  /* the kubeconfig the rotation starts from */
+	char kube_context[128];
+	char k8s_endpoint[256];
 };
+
+/* The credential file a rotation starts from: the talosconfig, or the
+ * kubeconfig for the kubernetes target. */
+const char *hsmca_rot_plan_input(const struct hsmca_rot_plan *p);
 
 /* Build the plan from the options: node list and roles (explicit lists, else
  * the talm project's node files; never from cluster membership), talosconfig
@@ -279,5 +296,25 @@ struct hsmca_rot_issued {
 int hsmca_rot_issue_config(struct hsmca_session *s, const char *role, const char *from_talosconfig,
 			   const char *context, const char *out, struct hsmca_rot_issued *info,
 			   hsmca_error *err);
+
+/* What `hsmca kube issue-config` asks for. */
+struct hsmca_rot_kube_request {
+	const char *user;            /* CN */
+	const char *const *groups;   /* O values, NULL-terminated; may be NULL */
+	bool admin;                  /* profile kube-admin (O=system:masters) instead of kube-user */
+	const char *server;          /* https URL; NULL = the last rotation's --k8s-endpoint */
+	const char *from_kubeconfig; /* take the serving CA (and server) from it; NULL = last rotation */
+	const char *context;         /* context name; NULL = "<user>@<cluster context>" */
+	long validity;               /* seconds; 0 = the profile's default (1 year) */
+};
+
+/* Write a kubeconfig for one user at `out` (0600, atomic; an existing file
+ * holding other contexts is refused): a key made here in memory, its
+ * certificate signed in the token by the current Kubernetes access CA.
+ * The serving CA comes from `from_kubeconfig` (its credentials are not
+ * used) or from the last rotation (<home>/kubernetes/cluster.json).
+ * Refused while a rotation is in progress.  The session must be logged in. */
+int hsmca_rot_issue_kubeconfig(struct hsmca_session *s, const struct hsmca_rot_kube_request *rq,
+			       const char *out, struct hsmca_rot_issued *info, hsmca_error *err);
 
 #endif

@@ -400,7 +400,7 @@ static int node_trust_new(struct hsmca_rot *r, size_t i, void *arg, char *done, 
 
 	if (r->t->set_trust(&r->plan.nodes[i], c->creds, c->ca_pem, true, &changed, err) != 0)
 		return -1;
-	snprintf(done, donelen, "%s; Version answered with the current credentials",
+	snprintf(done, donelen, "%s; the node answers after the change",
 		 changed ? "new access CA added to the accepted CAs" : "new access CA already accepted");
 	return changed ? node_audit(r, i, "accepted CA added", err) : 0;
 }
@@ -485,11 +485,11 @@ static int node_verify_new(struct hsmca_rot *r, size_t i, void *arg, char *done,
 {
 	struct step_ctx *c = arg;
 	const struct hsmca_rot_node *n = &r->plan.nodes[i];
-	char tag[64] = "";
+	char tag[128] = "";
 
 	if (probe_until(r, n, c->creds, true, tag, sizeof(tag), err) != 0)
 		return -1;
-	snprintf(done, donelen, "new credential accepted (Version %s)", tag);
+	snprintf(done, donelen, "new credential accepted (%s)", tag);
 	if (c->probe) {
 		/* Positive control: the probe credential must work while the old
 		 * CA is still trusted, so its refusal in step 6 means something. */
@@ -543,7 +543,7 @@ static int node_distrust_old(struct hsmca_rot *r, size_t i, void *arg, char *don
 
 	if (r->t->set_trust(&r->plan.nodes[i], c->creds, c->ca_pem, false, &changed, err) != 0)
 		return -1;
-	snprintf(done, donelen, "%s; Version answered with the new credential",
+	snprintf(done, donelen, "%s; the node answers after the change",
 		 changed ? "old access CA removed from the accepted CAs"
 			 : "old access CA already not accepted");
 	if (changed && node_audit(r, i, "accepted CA removed", err) != 0)

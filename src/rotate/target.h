@@ -21,10 +21,11 @@
 
 #include "common/error.h"
 #include "rotate/rotate.h"
+#include "talos/mconfig.h"
 
 struct hsmca_rot_target {
-	const char *name;           /* "talos" */
-	const char *title;          /* "Talos API" */
+	const char *name;           /* "talos", "kubernetes" */
+	const char *title;          /* "Talos API", "Kubernetes API" */
 	const char *client_profile; /* profile of the credential file's certificate */
 	const char *client_cn;
 	const char *probe_profile;  /* least-privileged profile that can call probe */
@@ -66,6 +67,19 @@ struct hsmca_rot_target {
 };
 
 extern const struct hsmca_rot_target hsmca_rot_target_talos;
+/* The Kubernetes API of a Talos cluster (target_kube.c): the accepted CAs
+ * are edited on the control-plane nodes through the Talos API, the probe
+ * and the credential file (a kubeconfig) speak to each node's API server. */
+extern const struct hsmca_rot_target hsmca_rot_target_kube;
+
+/* The Talos side of set_trust / inspect for either accepted-CA list;
+ * `creds` are struct hsmca_talos_creds. */
+int hsmca_rot_talos_set_trust(const struct hsmca_rot_node *n, const void *creds,
+			      enum hsmca_mconfig_target which, const char *ca_pem, bool add,
+			      bool *changed, hsmca_error *err);
+int hsmca_rot_talos_inspect(const struct hsmca_rot_node *n, const void *creds,
+			    enum hsmca_mconfig_target which, const char *old_pem, const char *new_pem,
+			    struct hsmca_rot_node_view *v, hsmca_error *err);
 
 /* The target named `name`, or NULL. */
 const struct hsmca_rot_target *hsmca_rot_target_find(const char *name);

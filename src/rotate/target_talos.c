@@ -93,7 +93,7 @@ static int talos_probe(const struct hsmca_rot_node *n, const void *creds, char *
 	if (hsmca_talos_version(cl, NULL, tag, sizeof(tag), err) != 0)
 		goto out;
 	if (info && infolen)
-		snprintf(info, infolen, "%s", tag);
+		snprintf(info, infolen, "Version %s", tag);
 	ret = 0;
 out:
 	hsmca_talos_client_free(cl);
@@ -163,9 +163,12 @@ static void wipe_free(uint8_t **p, size_t *len)
 	*len = 0;
 }
 
-static int talos_set_trust(const struct hsmca_rot_node *n, const void *creds, const char *ca_pem,
-			   bool add, bool *changed, hsmca_error *err)
+int hsmca_rot_talos_set_trust(const struct hsmca_rot_node *n, const void *creds,
+			      enum hsmca_mconfig_target which, const char *ca_pem, bool add,
+			      bool *changed, hsmca_error *err)
 {
+	const char *list = which == HSMCA_MCONFIG_MACHINE_ACCEPTED ? "machine.acceptedCAs"
+								   : "the Kubernetes API accepted CAs";
 	hsmca_talos_client *cl = NULL;
 	uint8_t *cfg = NULL, *edited = NULL, (*fps)[32] = NULL;
 	size_t cfg_len = 0, edited_len = 0, nfp = 0;
@@ -189,9 +192,8 @@ static int talos_set_trust(const struct hsmca_rot_node *n, const void *creds, co
 		goto out;
 	}
 	if ((add ? hsmca_mconfig_accepted_add : hsmca_mconfig_accepted_remove)(
-		    cfg, cfg_len, HSMCA_MCONFIG_MACHINE_ACCEPTED, ca_pem, &edited, &edited_len, &ch,
-		    err) != 0) {
-		hsmca_error_prefix(err, "node %s: machine.acceptedCAs", n->addr);
+		    cfg, cfg_len, which, ca_pem, &edited, &edited_len, &ch, err) != 0) {
+		hsmca_error_prefix(err, "node %s: %s", n->addr, list);
 		goto out;
 	}
 	wipe_free(&cfg, &cfg_len);
@@ -202,14 +204,13 @@ static int talos_set_trust(const struct hsmca_rot_node *n, const void *creds, co
 	/* Read back: the node must now (not) list the CA. */
 	if (read_config(cl, n, &cfg, &cfg_len, type, sizeof(type), err) != 0)
 		goto out;
-	if (hsmca_mconfig_accepted_list(cfg, cfg_len, HSMCA_MCONFIG_MACHINE_ACCEPTED, &fps, &nfp,
-					err) != 0) {
-		hsmca_error_prefix(err, "node %s: machine.acceptedCAs", n->addr);
+	if (hsmca_mconfig_accepted_list(cfg, cfg_len, which, &fps, &nfp, err) != 0) {
+		hsmca_error_prefix(err, "node %s: %s", n->addr, list);
 		goto out;
 	}
 	if (fp_listed((const uint8_t(*)[32])fps, nfp, fp) != add) {
-		hsmca_error_set(err, "node %s: the CA is %s machine.acceptedCAs after the apply was "
-				     "accepted", n->addr, add ? "still missing from" : "still in");
+		hsmca_error_set(err, "node %s: the CA is %s %s after the apply was accepted", n->addr,
+				add ? "still missing from" : "still in", list);
 		goto out;
 	}
 	/* The same credentials still open a new connection. */
@@ -228,8 +229,16 @@ out:
 	return ret;
 }
 
-static int talos_inspect(const struct hsmca_rot_node *n, const void *creds, const char *old_pem,
-			 const char *new_pem, struct hsmca_rot_node_view *v, hsmca_error *err)
+static int talos_set_trust(const struct hsmca_rot_node *n, const void *creds, const char *ca_pem,
+			   bool add, bool *changed, hsmca_error *err)
+{
+	return hsmca_rot_talos_set_trust(n, creds, HSMCA_MCONFIG_MACHINE_ACCEPTED, ca_pem, add,
+					 changed, err);
+}
+
+int hsmca_rot_talos_inspect(const struct hsmca_rot_node *n, const void *creds,
+			    enum hsmca_mconfig_target which, const char *old_pem, const char *new_pem,
+			    struct hsmca_rot_node_view *v, hsmca_error *err)
 {
 	hsmca_talos_client *cl = NULL;
 	uint8_t *cfg = NULL, (*fps)[32] = NULL;
@@ -247,8 +256,7 @@ static int talos_inspect(const struct hsmca_rot_node *n, const void *creds, cons
 	if (read_config(cl, n, &cfg, &cfg_len, v->live_type, sizeof(v->live_type), err) != 0)
 		goto out;
 	v->role_ok = role_matches(v->live_type, n->role);
-	if (hsmca_mconfig_accepted_list(cfg, cfg_len, HSMCA_MCONFIG_MACHINE_ACCEPTED, &fps, &nfp,
-					err) != 0)
+	if (hsmca_mconfig_accepted_list(cfg, cfg_len, which, &fps, &nfp, err) != 0)
 		goto out;
 	v->n_accepted = nfp;
 	if (old_pem) {
@@ -267,6 +275,13 @@ out:
 	wipe_free(&cfg, &cfg_len);
 	hsmca_talos_client_free(cl);
 	return ret;
+}
+
+static int talos_inspect(const struct hsmca_rot_node *n, const void *creds, const char *old_pem,
+			 const char *new_pem, struct hsmca_rot_node_view *v, hsmca_error *err)
+{
+	return hsmca_rot_talos_inspect(n, creds, HSMCA_MCONFIG_MACHINE_ACCEPTED, old_pem, new_pem, v,
+				       err);
 }
 
 static int talos_file_trust(const char *path, const char *ca_pem, bool add, bool *changed,
@@ -300,5 +315,7 @@ const struct hsmca_rot_target *hsmca_rot_target_find(const char *name)
 {
 	if (name && strcmp(name, "talos") == 0)
 		return &hsmca_rot_target_talos;
+	if (name && strcmp(name, "kubernetes") == 0)
+		return &hsmca_rot_target_kube;
 	return NULL;
 }

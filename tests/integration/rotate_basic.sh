@@ -561,10 +561,17 @@ cp "$TC" "$WORK/machine.tc"          # the original: signed by the machine CA
 rot_save_key "$TC" machine
 
 # --- command line
-rot_expect 2 kube-refused -f "$NODEFILE" rotate-ca --kubernetes=true
-grep -q "Kubernetes API access CA is not implemented yet" "$ROT_ERR" &&
-	it_pass "--kubernetes=true: clear refusal" || it_fail "--kubernetes=true message"
-rot_expect 2 kube-bare -f "$NODEFILE" rotate-ca --kubernetes
+# This project has no kubeconfig: the Kubernetes part says what it needs,
+# after the Talos dry run, and the whole dry run fails.
+rot_expect 1 kube-no-kubeconfig -f "$NODEFILE" rotate-ca --talos=false --kubernetes=true
+grep -q "no kubeconfig: give --kubeconfig FILE" "$ROT_ERR" &&
+	it_pass "--kubernetes=true without a kubeconfig: clear error" ||
+	it_fail "--kubernetes=true without a kubeconfig: message"
+rot_expect 2 kube-flag-alone -f "$NODEFILE" rotate-ca --k8s-endpoint https://127.0.0.1:6443
+grep -q "need --kubernetes=true" "$ROT_ERR" &&
+	it_pass "--k8s-endpoint without --kubernetes: usage error" ||
+	it_fail "--k8s-endpoint without --kubernetes: message"
+rot_expect 2 kube-bad-bool -f "$NODEFILE" rotate-ca --kubernetes=maybe
 rot_expect 2 bad-bool -f "$NODEFILE" rotate-ca --dry-run=maybe
 rot_expect 2 resume-abort rotate-ca --resume --abort
 rot_expect 2 resume-nodes rotate-ca --resume --nodes 127.0.0.1
