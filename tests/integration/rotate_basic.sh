@@ -316,6 +316,8 @@ for root, dirs, files in os.walk(project):
         if p == os.path.join(project, "talosconfig"):
             selftest = h
             continue
+        if os.path.relpath(p, project) in os.environ.get("ROT_SECRET_FILES", "").split():
+            continue  # another 0600 credential file, checked by its test
         scanned += 1
         if h: bad.append("%s: %s" % (p, sorted(set(h))))
 for f in sorted(os.listdir(outs)):
