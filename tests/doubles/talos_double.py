@@ -11,6 +11,7 @@ over gRPC with mutual TLS:
         --nodes cp1:controlplane,cp2:controlplane,w1:worker \
         [--kube-ca-doc cp1,w1|all] [--deadline 1800] [--ready-file D/ready.json]
         [--pid-file D/talos_double.pid] [--spec nodes.json|nodes.yaml]
+        [--kube-client-ca-dir DIR] [--kube-ca-out DIR]
 
 --spec takes {"nodes": [{"name": "cp1", "role": "controlplane"}, ...],
 "kube_ca_doc": ["cp1"]} (JSON or YAML) instead of --nodes/--kube-ca-doc.
@@ -58,6 +59,25 @@ What it implements faithfully (see /work/shared/reference/talos.md):
     (INVALID_ARGUMENT), STAGED(3) is UNIMPLEMENTED here.  dry_run validates
     only.  A stored config bumps the node's config version.
 
+Kubernetes side (for a Kubernetes API double that plays kube-apiserver on
+the control planes, e.g. tests/doubles/kube_double.py --apiserver):
+  --kube-client-ca-dir DIR  for every control-plane node, DIR/<name>.pem is
+        that node's kube-apiserver client-CA bundle as Talos derives it from
+        the node's CURRENT config: the Kubernetes issuing CA first, then the
+        accepted CAs, PEM concatenated.  Where the config has a
+        KubeAPIServerCAConfig document, that document is what counts
+        (issuingCA.cert + its acceptedCAs, plain PEM) and cluster.ca /
+        cluster.acceptedCAs are not read; otherwise cluster.ca.crt +
+        cluster.acceptedCAs[].crt (base64 of PEM).  Written by rename at
+        start-up and again each time the node stores a config that differs
+        from the previous one (ApplyConfiguration, not dry_run; a TRY-mode
+        config rolled back).  Workers get no file (they run no apiserver).
+  --kube-ca-out DIR  writes DIR/kube-ca.crt and DIR/kube-ca.key (0600,
+        `EC PRIVATE KEY`): the cluster's Kubernetes CA (cluster.ca of the
+        configs), e.g. for the Kubernetes double's --issuing-ca-cert/-key.
+        It is the double's own test key: the security oracle is told so
+        (as /allow_key would), so it is never a violation, even on a worker.
+
 What it does NOT do: no real Talos services, no reboot, no config patch
 semantics beyond what is listed, no multi-node (`nodes` metadata) fan-out,
 no trustd, no etcd/Kubernetes, no Talos validation beyond the checks above,
@@ -99,6 +119,10 @@ ready.json (written atomically once every node listens):
   {"nodes": [{"name", "ip": "127.0.0.1", "port", "role"}], "talosconfig":
    path (admin, O=os:admin), "talosconfig_reader": path (O=os:reader),
    "machine_ca": path (PEM cert), "control": "http://127.0.0.1:P", "pid"}
+  plus, with --kube-client-ca-dir, "kube_client_ca_dir": DIR, and with
+  --kube-ca-out, "kube_ca_cert" and "kube_ca_key": paths.
+  /state shows each control plane's "kube_client_cas" (SHA-256 fingerprints
+  of the bundle, issuing CA first).
 
 The double stops on SIGTERM/SIGINT, on POST /shutdown, or by itself after
 --deadline seconds (default 1800).  It binds 127.0.0.1 only.
@@ -532,6 +556,26 @@ def client_ca_bundle(data):
     return b"".join(p if p.endswith(b"\n") else p + b"\n" for p in pems)
 
 
+def kube_client_ca_pems(data):
+    """[PEM] of kube-apiserver's client-CA bundle for this config, issuing CA
+    first.  A KubeAPIServerCAConfig document, where present, is what counts."""
+    docs, v1 = parse_docs(data)
+    kd = kube_doc(docs)
+    if kd is not None:
+        ica = kd.get("issuingCA")
+        cert = ica.get("cert") if isinstance(ica, dict) else None
+        if not isinstance(cert, str) or not cert.strip():
+            raise ConfigError("KubeAPIServerCAConfig.issuingCA.cert: empty")
+        pems = [cert.encode()] + kube_accepted_list(kd)
+    else:
+        c = v1.get("cluster")
+        if not isinstance(c, dict):
+            raise ConfigError("cluster section is missing")
+        ca = c.get("ca") or {}
+        pems = [_b64pem(ca.get("crt"), "cluster.ca.crt")] + accepted_list(c, "cluster")
+    return [p.strip() + b"\n" for p in pems]
+
+
 def validate_config(old, new, role):
     """Raise ConfigError with a Talos-like message if `new` may not replace `old`."""
     _odocs, ov1 = parse_docs(old)
@@ -721,6 +765,24 @@ class Node:
             self.server = None
         self.up = False
 
+    # -- the kube-apiserver client-CA bundle of a control plane
+    def write_kube_bundle(self):
+        """Rewrite DIR/<name>.pem from the current config (control planes only).
+        Callers hold self.lock, so two writes of one node never interleave."""
+        kdir = self.cluster.kube_ca_dir
+        if kdir is None or self.role != "controlplane":
+            return
+        try:
+            data = b"".join(kube_client_ca_pems(self.config))
+        except ConfigError as e:
+            log("%s: kube client-CA bundle not written: %s" % (self.name, e))
+            return
+        path = os.path.join(kdir, "%s.pem" % self.name)
+        tmp = os.path.join(kdir, ".%s.pem.tmp" % self.name)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+
     # -- faults
     def faults(self):
         return {"delay_ms": self.delay_ms, "unavailable": self.unavailable,
@@ -734,6 +796,11 @@ class Node:
             s = config_summary(data)
         except ConfigError as e:
             s = {"error": str(e)}
+        if self.role == "controlplane":
+            try:
+                s["kube_client_cas"] = [fingerprint(p) for p in kube_client_ca_pems(data)]
+            except (ConfigError, ValueError) as e:
+                s["kube_client_cas"] = {"error": str(e)}
         s.update({"name": self.name, "role": self.role, "port": self.port, "up": self.up,
                   "config_version": version, "faults": self.faults(),
                   "config_sha256": hashlib.sha256(data).hexdigest()})
@@ -833,6 +900,8 @@ class Node:
                     self.try_timer = None
                 self.config = data
                 self.version += 1
+                if data != old:
+                    self.write_kube_bundle()
                 if mode == MODE_TRY:
                     v = self.version
                     self.try_timer = threading.Timer(try_timeout, self._revert, (old, v))
@@ -850,6 +919,7 @@ class Node:
                 self.config = old
                 self.version += 1
                 self.try_timer = None
+                self.write_kube_bundle()
                 log("%s: try-mode config rolled back" % self.name)
 
 
@@ -887,6 +957,7 @@ class Cluster:
         self.lock = threading.Lock()
         self.violations = []
         self.allowed_keys = set()
+        self.kube_ca_dir = None
         self.requests = []
         self.stop_event = threading.Event()
 
@@ -1059,6 +1130,30 @@ def write_atomic(path, data, mode=0o644):
     os.rename(tmp, path)
 
 
+def write_kube_ca(cluster, out_dir):
+    """DIR/kube-ca.crt and DIR/kube-ca.key (0600): the cluster's Kubernetes CA,
+    which the oracle then never reports (it is the double's own test key)."""
+    pki = cluster.pki
+    os.makedirs(out_dir, exist_ok=True)
+    crt = os.path.join(out_dir, "kube-ca.crt")
+    key = os.path.join(out_dir, "kube-ca.key")
+    for path in (crt, key):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    write_atomic(crt, pem_cert(pki.k8s_ca))
+    write_atomic(key, pem_key(pki.k8s_key), 0o600)
+    # The oracle fingerprints the DER inside a PEM block: the form the configs
+    # carry (EC PRIVATE KEY) and, should a client re-encode it, PKCS#8.
+    for fmt in (serialization.PrivateFormat.TraditionalOpenSSL,
+                serialization.PrivateFormat.PKCS8):
+        der = pki.k8s_key.private_bytes(serialization.Encoding.DER, fmt,
+                                        serialization.NoEncryption())
+        cluster.allowed_keys.add(hashlib.sha256(der).hexdigest())
+    return {"kube_ca_cert": crt, "kube_ca_key": key}
+
+
 def talosconfig_text(pki, orgs, endpoints, nodes):
     key = ed25519.Ed25519PrivateKey.generate()
     cert = issue(pki.machine_ca, pki.machine_key, key, orgs=orgs, cn=None, server=False)
@@ -1081,6 +1176,8 @@ def parse_args(argv):
     ap.add_argument("--ready-file")
     ap.add_argument("--pid-file")
     ap.add_argument("--deadline", type=float, default=1800.0)
+    ap.add_argument("--kube-client-ca-dir")
+    ap.add_argument("--kube-ca-out")
     a = ap.parse_args(argv)
     specs, kube = [], set()
     if a.spec:
@@ -1121,6 +1218,16 @@ def main(argv):
     timer.daemon = True
     timer.start()
 
+    if a.kube_client_ca_dir:
+        os.makedirs(a.kube_client_ca_dir, exist_ok=True)
+        cluster.kube_ca_dir = a.kube_client_ca_dir
+        for n in cluster.nodes:
+            with n.lock:
+                n.write_kube_bundle()
+    kube_out = {}
+    if a.kube_ca_out:
+        kube_out = write_kube_ca(cluster, a.kube_ca_out)
+
     for n in cluster.nodes:
         n.start()
 
@@ -1142,6 +1249,9 @@ def main(argv):
                       for n in cluster.nodes],
             "talosconfig": tc, "talosconfig_reader": tcr, "machine_ca": mca,
             "control": "http://127.0.0.1:%d" % httpd.server_address[1], "pid": os.getpid()}
+    if a.kube_client_ca_dir:
+        info["kube_client_ca_dir"] = a.kube_client_ca_dir
+    info.update(kube_out)
     write_atomic(ready, json.dumps(info, indent=1).encode() + b"\n")
     log("ready: %d nodes, control %s" % (len(cluster.nodes), info["control"]))
 
