@@ -8,6 +8,8 @@ Run with /usr/bin/python3 (Debian's, which has python3-cryptography).
         [--kamaji-tenant NAME --tenant-namespace NS --kamaji-namespace cozy-kamaji]
         [--rotate-delay 0.5] [--pod-ready-delay 0.5] [--pod-grace 0.2]
         [--vm-restart-delay 0.3] [--bookmark-interval 1.0] [--key-type ec|rsa]
+        [--apiserver NAME=CLIENT_CA_FILE ...] [--anonymous-auth]
+        [--drop-untrusted-client-certs]
 
 What it serves (HTTPS, HTTP/1.1, 127.0.0.1 only, free ports):
   * the "management" API server: namespaced secrets, configmaps, pods and the
@@ -18,14 +20,33 @@ What it serves (HTTPS, HTTP/1.1, 127.0.0.1 only, free ports):
     DELETE (pods terminate gracefully: deletionTimestamp, then DELETED after
     --pod-grace), WATCH (?watch=1, chunked, one JSON event per line, BOOKMARK
     events every --bookmark-interval, ERROR event with a 410 Status for a
-    compacted resourceVersion), /version, /readyz, /livez, /healthz.
-    One global resourceVersion counter.  Error bodies are metav1.Status
-    exactly as kube-apiserver writes them.
+    compacted resourceVersion), /version, /readyz, /livez, /healthz,
+    POST /apis/authentication.k8s.io/v1/selfsubjectreviews (201, status.userInfo
+    {username, groups} of the caller; any authenticated user may, as
+    system:basic-user allows; a body, if it names kind/apiVersion, must name
+    SelfSubjectReview / authentication.k8s.io/v1), and minimal discovery at
+    GET /api and GET /apis.  One global resourceVersion counter.  Error bodies
+    are metav1.Status exactly as kube-apiserver writes them.
+  * with --apiserver NAME=CLIENT_CA_FILE (repeatable): one more HTTPS listener
+    per flag (127.0.0.1, free port), like the kube-apiserver of one
+    control-plane node in front of the same etcd: it shares the management
+    store, serving certificate, tokens, RBAC-lite, faults, request log (entries
+    carry "apiserver": NAME) and oracle of the management server, but its
+    client-CA set is EXACTLY the certificates in CLIENT_CA_FILE, re-read on
+    every request (a missing file is an empty set; a file without a parsable
+    certificate keeps the last good set) -- kube-apiserver's --client-ca-file.
+    A Talos double's --kube-client-ca-dir writes such files.
   * with --kamaji-tenant: a Kamaji-like reconciler and a second HTTPS port, the
     tenant's API server (see "Kamaji" below).
   * a control port (plain HTTP, 127.0.0.1, bearer control token from
     ready.json) for test-only switches: /faults, /client-cas, /compact,
-    /violations, /requests, /tenant.
+    /violations, /requests, /tenant, /apiserver(s), /auth:
+      GET  /apiservers                  [{name, port, server, up, client_ca_file,
+                                          client_cas: [sha256]}]
+      POST /apiserver?name=N&down=1|0   take apiserver N down (its port refuses
+                                        connections, open ones are cut) or bring
+                                        it up again on the same port
+      GET|POST /auth {"anonymous": bool, "drop_untrusted_client_certs": bool}
 
 Authentication works like kube-apiserver: the TLS handshake *requests* a client
 certificate but accepts any (OpenSSL's SSL_CTX_set_verify with an accept-all
@@ -39,9 +60,35 @@ request; a missing file is empty; an unparsable file keeps the last good set,
 like kube-apiserver's dynamic CA reload).  A client certificate must be
 issued directly by one of those CAs (no intermediates: Python 3.11 cannot see
 the client's chain), be within its validity and carry clientAuth if it has an
-EKU.  Bearer tokens: the admin token in ready.json.  Anonymous requests get
-401 (as with --anonymous-auth=false).  Authenticator order is x509, then
-token (kube's union authenticator: the first that succeeds wins).
+EKU.  Bearer tokens: the admin token in ready.json.  Authenticator order is
+x509, then token (kube's union authenticator: the first that succeeds wins).
+x509 has no opinion while the client-CA set is empty or the certificate has
+no CN.  Without --anonymous-auth (the default, as --anonymous-auth=false)
+every unauthenticated request gets 401.
+
+--anonymous-auth: as kube-apiserver does it (union.NewFailOnError), a request
+that carries NO credential is user "system:anonymous", groups
+["system:unauthenticated"]: it may GET /version, /readyz, /livez, /healthz
+(system:public-info-viewer) and gets 403 with RBAC's message on everything
+else, SelfSubjectReview included ('selfsubjectreviews.authentication.k8s.io is
+forbidden: User "system:anonymous" cannot create resource "selfsubjectreviews"
+in API group "authentication.k8s.io" at the cluster scope'; other paths:
+'forbidden: User "system:anonymous" cannot get path "/api"').  A credential
+that FAILS -- a client certificate that does not verify, a bad token -- is
+still 401: the real server does not downgrade it to anonymous, and an
+OpenSSL-based client (curl, libcurl, Python) always sends its certificate.
+So the trap is a client that sends no certificate while the probe still
+"works": GET /version answers 200 to anyone; only SelfSubjectReview (201 and
+the expected username) proves who was authenticated.
+
+--drop-untrusted-client-certs additionally plays a Go crypto/tls client with
+Config.Certificates, which does not send a certificate whose issuer is not
+among the CA names of the server's CertificateRequest (kube-apiserver names
+its client CAs): a client certificate whose issuer is not the subject of any
+CA in the set counts as not sent (anonymous if enabled, else 401).  With it,
+an untrusted certificate gets 200 on GET /version and 403 on
+SelfSubjectReview.  (client-go/kubectl set GetClientCertificate and always send
+their certificate.)  Both switches can be flipped at runtime on /auth.
 
 Authorization (RBAC-lite): groups system:masters and kubeadm:cluster-admins and
 the admin token may do everything; other users get 403 with kube's RBAC
@@ -98,8 +145,9 @@ path, user -- never the key) and served at GET /violations on the control port.
 
 Files written to --dir: ready.json {port, pid, server, kubeconfig,
 token_kubeconfig, token, ca_file, issuing_ca_cert, issuing_ca_key,
-control_port, control_token, tenant_port, tenant_name, tenant_namespace,
-kamaji_namespace}, admin.kubeconfig (client certificate CN=kubernetes-admin,
+control_port, control_token, apiservers: [{name, port, server}] (flag order),
+tenant_port, tenant_name, tenant_namespace, kamaji_namespace},
+admin.kubeconfig (client certificate CN=kubernetes-admin,
 O=system:masters), token.kubeconfig, ca.crt, issuing-ca.crt, issuing-ca.key.
 The double exits by itself after --deadline seconds; SIGTERM stops it.
 """
@@ -452,7 +500,7 @@ class ApiError(Exception):
         self.code = code
         self.status = {"kind": "Status", "apiVersion": "v1", "metadata": {},
                        "status": "Failure", "message": message, "reason": reason}
-        if name is not None or kind is not None or extra:
+        if name is not None or kind is not None or extra is not None:
             d = {}
             if name is not None:
                 d["name"] = name
@@ -817,6 +865,9 @@ class Cluster:
         self.oracle = oracle
         self.client_cas_fn = client_cas_fn
         self.tokens = tokens
+        # --anonymous-auth and the Go-client emulation; switchable at /auth.
+        self.anonymous = False
+        self.drop_untrusted = False
         self.flock = threading.Lock()
         self.faults = {}
         self.reqlock = threading.Lock()
@@ -882,8 +933,49 @@ class ManagementCAs:
         return cas + file_cas
 
 
+class FileCAs:
+    """Client-CA set of one --apiserver: exactly the certificates in a file,
+    re-read on every call, like kube-apiserver's --client-ca-file reload.  A
+    missing file is an empty set; a file without a parsable certificate keeps
+    the last good set."""
+
+    def __init__(self, path):
+        self.path = path
+        self.lock = threading.Lock()
+        self.good = []
+
+    def __call__(self):
+        try:
+            with open(self.path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            with self.lock:
+                self.good = []
+            return []
+        except OSError:
+            with self.lock:
+                return list(self.good)
+        try:
+            cas = load_pem_certs(data)
+        except Exception:
+            cas = []
+        with self.lock:
+            if not cas:
+                return list(self.good)
+            self.good = cas
+            return list(cas)
+
+
 # --------------------------------------------------------------------------
 # HTTP handler
+
+ANONYMOUS = {"name": "system:anonymous", "groups": ["system:unauthenticated"],
+             "anonymous": True}
+SSR_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+SSR = Resource("selfsubjectreviews", "SelfSubjectReview", "authentication.k8s.io", "v1",
+               namespaced=False)
+# Non-resource URLs that system:public-info-viewer opens to everyone.
+PUBLIC_PATHS = ("/version", "/version/", "/readyz", "/livez", "/healthz")
 
 def split_path(path):
     """Route an API path; returns (kind, res, ns, name) or raises ApiError 404."""
@@ -960,27 +1052,48 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- authentication
     def authenticate(self):
-        cluster = self.server.cluster
+        """The user, or None for 401.  As kube-apiserver: x509, then token; a
+        credential that fails (a client certificate that does not verify, a
+        bad token) is an error, and with anonymous auth an error is still 401
+        (union.NewFailOnError): only a request that carries no credential at
+        all becomes system:anonymous.  x509 has no opinion while the CA set
+        is empty or the certificate has no CN."""
+        srv = self.server
+        cluster = srv.cluster
+        failed = False
         der = None
         try:
             der = self.connection.getpeercert(binary_form=True)
         except Exception:
             der = None
         if der:
+            cas = srv.client_cas()
             try:
                 cert = x509.load_der_x509_certificate(der)
-                if client_cert_ok(cert, cluster.client_cas_fn()):
-                    cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-                    orgs = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
-                    return {"name": cn[0].value if cn else "", "groups": orgs + ["system:authenticated"]}
             except Exception:
-                pass
+                cert = None
+            if cert is None:
+                failed = bool(cas)
+            elif cas and client_cert_ok(cert, cas):
+                cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+                orgs = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+                if cn and cn[0].value:
+                    return {"name": cn[0].value, "groups": orgs + ["system:authenticated"]}
+            elif cas:
+                # A Go crypto/tls client (Config.Certificates) does not send a
+                # certificate whose issuer the server's CertificateRequest does
+                # not name; with drop_untrusted the double plays that client.
+                named = any(cert.issuer == ca.subject for ca in cas)
+                failed = named or not cluster.drop_untrusted
         auth = self.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
             user = cluster.tokens.get(auth[7:].strip())
             if user:
                 return user
-        return None
+            failed = True
+        if failed or not cluster.anonymous:
+            return None
+        return dict(ANONYMOUS)
 
     def read_body(self):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -998,11 +1111,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         user = None
         entry = {"time": now_rfc3339(), "method": method, "path": url.path,
                  "query": url.query, "user": None, "code": 0}
+        if self.server.apiserver is not None:
+            entry["apiserver"] = self.server.apiserver
         cluster.record(entry)  # in-flight requests (watches) show up at once
         try:
             body = self.read_body()
             user = self.authenticate()
-            cluster.oracle.scan(cluster.label, method, self.path, body,
+            cluster.oracle.scan(self.server.label, method, self.path, body,
                                 user["name"] if user else None)
             if user is None:
                 raise ApiError(401, "Unauthorized", "Unauthorized")
@@ -1016,7 +1131,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.route(method, url.path, q, body, user)
         except ApiError as e:
             self.send_error_status(e)
-        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout):
+        except OSError:  # the client went away, or its apiserver went down
             self.close_connection = True
         except Exception as e:  # a bug in the double: answer 500, keep serving
             log("internal error on %s %s: %r" % (method, url.path, e))
@@ -1033,12 +1148,66 @@ class Handler(http.server.BaseHTTPRequestHandler):
         admin = any(g in ("system:masters", "kubeadm:cluster-admins") for g in user["groups"])
         if admin and not cluster.forbidden(verb, res, ns, name):
             return
+        raise self.forbidden_error(user, verb, res, ns, name)
+
+    @staticmethod
+    def forbidden_error(user, verb, res, ns, name):
+        """403 with kube's RBAC message."""
         what = '%s "%s"' % (res.qualified, name) if name else res.qualified
         where = ' in the namespace "%s"' % ns if ns else " at the cluster scope"
-        raise ApiError(403, "Forbidden",
+        return ApiError(403, "Forbidden",
                        '%s is forbidden: User "%s" cannot %s resource "%s" in API group "%s"%s'
                        % (what, user["name"], verb, res.plural, res.group, where),
-                       name=name or "", kind=res.plural, group=res.group)
+                       name=name or None, kind=res.plural, group=res.group)
+
+    def deny_anonymous(self, method, path, q, user):
+        """403 as RBAC answers system:anonymous (bound to nothing but the
+        public-info-viewer paths)."""
+        if path.rstrip("/") == SSR_PATH:
+            self.authorize(user, "create", SSR, None, None)
+        try:
+            res, ns, name = split_path(path)
+        except ApiError:
+            raise ApiError(403, "Forbidden", 'forbidden: User "%s" cannot %s path "%s"'
+                           % (user["name"], method.lower(), path), extra={})
+        verb = {"POST": "create", "PUT": "update", "PATCH": "patch",
+                "DELETE": "delete"}.get(method, "get")
+        if method == "GET" and name is None:
+            verb = "watch" if q.get("watch") in ("1", "true") else "list"
+        self.authorize(user, verb, res, ns, name)
+        raise ApiError(403, "Forbidden", "forbidden")  # authorize always refuses
+
+    def self_subject_review(self, method, body, user):
+        """Any authenticated user may (system:basic-user); only the forbid
+        fault can refuse it."""
+        if method != "POST":
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        if self.server.cluster.forbidden("create", SSR, None, None):
+            raise self.forbidden_error(user, "create", SSR, None, None)
+        try:
+            obj = json.loads(body)
+        except ValueError as e:
+            raise ApiError(400, "BadRequest", "the object provided is unrecognized: %s" % e)
+        if not isinstance(obj, dict) or obj.get("kind") not in (None, SSR.kind) \
+                or obj.get("apiVersion") not in (None, SSR.api_version):
+            raise ApiError(400, "BadRequest", "the object provided is unrecognized (must be of type %s)" % SSR.kind)
+        self.send_json(201, {"kind": SSR.kind, "apiVersion": SSR.api_version,
+                             "metadata": {"creationTimestamp": now_rfc3339()},
+                             "status": {"userInfo": {"username": user["name"],
+                                                     "groups": list(user["groups"])}}})
+
+    def discovery(self, path):
+        if path.rstrip("/") == "/api":
+            self.send_json(200, {"kind": "APIVersions", "versions": ["v1"],
+                                 "serverAddressByClientCIDRs": [{
+                                     "clientCIDR": "0.0.0.0/0",
+                                     "serverAddress": "127.0.0.1:%d" % self.server.server_address[1]}]})
+            return
+        groups = []
+        for group, version in (("authentication.k8s.io", "v1"), ("kamaji.clastix.io", "v1alpha1")):
+            gv = {"groupVersion": "%s/%s" % (group, version), "version": version}
+            groups.append({"name": group, "versions": [gv], "preferredVersion": gv})
+        self.send_json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 
     def route(self, method, path, q, body, user):
         store = self.server.cluster.store
@@ -1049,6 +1218,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if path in ("/readyz", "/livez", "/healthz"):
             self.send_text(200, "ok")
+            return
+        if user.get("anonymous"):
+            self.deny_anonymous(method, path, q, user)
+        if path.rstrip("/") == SSR_PATH:
+            self.self_subject_review(method, body, user)
+            return
+        if method == "GET" and path.rstrip("/") in ("/api", "/apis"):
+            self.discovery(path)
             return
         res, ns, name = split_path(path)
 
@@ -1158,7 +1335,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         interval = self.server.bookmark_interval
         next_bm = time.monotonic() + interval
         rkey = (res.group, res.plural)
-        while not STOP.is_set():
+        while not STOP.is_set() and not self.server.stopped.is_set():
             now = time.monotonic()
             if now >= end:
                 break
@@ -1214,28 +1391,109 @@ class TLSServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, cluster, ctx_fn, bookmark_interval):
+    def __init__(self, cluster, ctx_fn, bookmark_interval, port=0, client_cas_fn=None,
+                 apiserver=None):
         self.cluster = cluster
         self.ctx_fn = ctx_fn
         self.bookmark_interval = bookmark_interval
-        super().__init__(("127.0.0.1", 0), Handler)
+        # An --apiserver listener: its own client-CA set, its name in logs.
+        self.client_cas_fn = client_cas_fn
+        self.apiserver = apiserver
+        self.label = cluster.label if apiserver is None else "apiserver/%s" % apiserver
+        self.stopped = threading.Event()
+        self.conns = set()
+        self.conn_lock = threading.Lock()
+        super().__init__(("127.0.0.1", port), Handler)
+
+    def client_cas(self):
+        return (self.client_cas_fn or self.cluster.client_cas_fn)()
 
     def finish_request(self, request, client_address):
         request.settimeout(10)
+        with self.conn_lock:
+            self.conns.add(request)
+        tls = None
         try:
             tls = self.ctx_fn().wrap_socket(request, server_side=True)
-        except Exception:
-            return
-        try:
+            with self.conn_lock:
+                self.conns.discard(request)
+                self.conns.add(tls)
+            if self.stopped.is_set():
+                return
             tls.settimeout(None)
             self.RequestHandlerClass(tls, client_address, self)
         except Exception:
             pass
         finally:
+            with self.conn_lock:
+                self.conns.discard(request)
+                self.conns.discard(tls)
             try:
-                tls.close()
+                (tls or request).close()
             except OSError:
                 pass
+
+    def stop(self):
+        """Refuse new connections and cut the open ones, as a stopped
+        kube-apiserver would."""
+        self.stopped.set()
+        self.shutdown()
+        self.server_close()
+        with self.conn_lock:
+            conns = list(self.conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class ApiServer:
+    """One --apiserver NAME=CLIENT_CA_FILE: another listener on the management
+    store (the kube-apiserver of one control-plane node) whose client-CA set
+    is exactly the certificates in its file."""
+
+    def __init__(self, double, name, ca_file):
+        self.double = double
+        self.name = name
+        self.ca_file = ca_file
+        self.cas = FileCAs(ca_file)
+        self.lock = threading.Lock()
+        self.port = 0
+        self.server = None
+        self.start()
+
+    @property
+    def up(self):
+        return self.server is not None
+
+    def start(self):
+        d = self.double
+        srv = TLSServer(d.cluster, d.serving_ctx_fn, d.args.bookmark_interval, port=self.port,
+                        client_cas_fn=self.cas, apiserver=self.name)
+        self.port = srv.server_address[1]
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.server = srv
+
+    def stop(self):
+        srv, self.server = self.server, None
+        if srv is not None:
+            srv.stop()
+
+    def set_down(self, down):
+        with self.lock:
+            if down and self.server is not None:
+                self.stop()
+            elif not down and self.server is None:
+                self.start()
+
+    def info(self):
+        return {"name": self.name, "port": self.port,
+                "server": "https://127.0.0.1:%d" % self.port}
+
+    def state(self):
+        return dict(self.info(), up=self.up, client_ca_file=self.ca_file,
+                    client_cas=[cert_sha256(c) for c in self.cas()])
 
 
 # --------------------------------------------------------------------------
@@ -1708,6 +1966,37 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
             self.reply(200, {"count": len(cas)})
         elif path == "/client-cas" and method == "GET":
             self.reply(200, {"sha256": [cert_sha256(c) for c in d.mgmt_cas()]})
+        elif path == "/apiservers" and method == "GET":
+            self.reply(200, {"apiservers": [a.state() for a in d.apiservers]})
+        elif path == "/apiserver" and method == "POST":
+            p = dict(q)
+            if isinstance(req, dict):
+                p.update(req)
+            a = next((x for x in d.apiservers if x.name == p.get("name")), None)
+            if a is None:
+                self.reply(404, {"error": "no apiserver %r" % p.get("name")})
+                return
+            if "down" in p:
+                down = str(p["down"]).lower() in ("1", "true", "yes", "on")
+                try:
+                    a.set_down(down)
+                except OSError as e:
+                    self.reply(409, {"error": "cannot listen on port %d again: %s" % (a.port, e)})
+                    return
+            self.reply(200, a.state())
+        elif path == "/auth" and method == "GET":
+            self.reply(200, {"anonymous": cluster.anonymous,
+                             "drop_untrusted_client_certs": cluster.drop_untrusted})
+        elif path == "/auth" and method == "POST":
+            if not isinstance(req, dict):
+                self.reply(400, {"error": "expected a JSON object"})
+                return
+            if "anonymous" in req:
+                cluster.anonymous = bool(req["anonymous"])
+            if "drop_untrusted_client_certs" in req:
+                cluster.drop_untrusted = bool(req["drop_untrusted_client_certs"])
+            self.reply(200, {"anonymous": cluster.anonymous,
+                             "drop_untrusted_client_certs": cluster.drop_untrusted})
         elif path == "/compact" and method == "POST":
             self.reply(200, {"compacted": cluster.store.compact()})
         elif path == "/tenant" and method == "GET":
@@ -1757,8 +2046,12 @@ class Double:
         self.mgmt_cas = ManagementCAs(self.issuing[0], args.client_ca_file)
         tokens = {self.token: {"name": "admin-token", "groups": ["system:masters", "system:authenticated"]}}
         self.cluster = Cluster("main", self.store, self.pki, self.oracle, self.mgmt_cas, tokens)
+        self.cluster.anonymous = args.anonymous_auth
+        self.cluster.drop_untrusted = args.drop_untrusted_client_certs
         ctx = server_context(cert_pem(self.serving[0]), key_pem(self.serving[1]), args.dir)
-        self.server = TLSServer(self.cluster, lambda: ctx, args.bookmark_interval)
+        self.serving_ctx_fn = lambda: ctx
+        self.server = TLSServer(self.cluster, self.serving_ctx_fn, args.bookmark_interval)
+        self.apiservers = [ApiServer(self, name, path) for name, path in args.apiserver]
         self.control = ControlServer(self)
         self.kamaji = None
         self.tenant_cluster = None
@@ -1803,7 +2096,8 @@ class Double:
         }
         ready = dict(files, port=port, pid=os.getpid(), server=url, token=self.token,
                      control_port=self.control.server_address[1],
-                     control_token=self.control_token)
+                     control_token=self.control_token,
+                     apiservers=[a.info() for a in self.apiservers])
         if self.tenant_server:
             ready.update(tenant_port=self.tenant_server.server_address[1],
                          tenant_name=a.kamaji_tenant, tenant_namespace=a.tenant_namespace,
@@ -1844,9 +2138,20 @@ def main():
     p.add_argument("--vm-restart-delay", type=float, default=0.3)
     p.add_argument("--bookmark-interval", type=float, default=1.0)
     p.add_argument("--key-type", choices=["ec", "rsa"], default="ec")
+    p.add_argument("--apiserver", action="append", default=[], metavar="NAME=CLIENT_CA_FILE")
+    p.add_argument("--anonymous-auth", action="store_true")
+    p.add_argument("--drop-untrusted-client-certs", action="store_true")
     args = p.parse_args()
     if bool(args.issuing_ca_cert) != bool(args.issuing_ca_key):
         p.error("--issuing-ca-cert and --issuing-ca-key go together")
+    pairs = []
+    for item in args.apiserver:
+        name, sep, path = item.partition("=")
+        if not sep or not path or not re.match(r"^[a-z0-9][a-z0-9.-]*$", name) \
+                or name in [n for n, _ in pairs]:
+            p.error("bad --apiserver %r: NAME=CLIENT_CA_FILE, names unique" % item)
+        pairs.append((name, os.path.abspath(path)))
+    args.apiserver = pairs
 
     def stop(signum, frame):
         STOP.set()
