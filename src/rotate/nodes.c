@@ -6,8 +6,48 @@
 #include <stdlib.h>
 #include <string.h>
 
-int hsmca_rot_log(struct hsmca_rot *r, const char *ev, int step, int node, const char *const *kv,
-		  hsmca_error *err)
+static size_t done_count(const struct hsmca_rot *r, int step)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < r->plan.n_nodes; i++)
+		n += r->st.node_done[step][i];
+	return n;
+}
+
+/* Send a progress event; r->mu is held. */
+static void emit_locked(struct hsmca_rot *r, enum hsmca_rot_ev_kind kind, int step, int node,
+			const char *text)
+{
+	struct hsmca_rot_event e;
+
+	if (!r->ev || !r->ev->fn)
+		return;
+	memset(&e, 0, sizeof(e));
+	e.kind = kind;
+	e.step = step;
+	e.node = node;
+	e.text = text;
+	if (node >= 0 && (size_t)node < r->plan.n_nodes) {
+		e.addr = r->plan.nodes[node].addr;
+		e.role = hsmca_rot_role_name(r->plan.nodes[node].role);
+	}
+	e.total = r->plan.n_nodes;
+	if (step >= 0 && step <= HSMCA_ROT_NSTEPS)
+		e.done = done_count(r, step);
+	r->ev->fn(r->ev->arg, &e);
+}
+
+void hsmca_rot_emit(struct hsmca_rot *r, enum hsmca_rot_ev_kind kind, int step, int node,
+		    const char *text)
+{
+	pthread_mutex_lock(&r->mu);
+	emit_locked(r, kind, step, node, text);
+	pthread_mutex_unlock(&r->mu);
+}
+
+int hsmca_rot_log_emit(struct hsmca_rot *r, const char *ev, int step, int node,
+		       const char *const *kv, int kind, const char *text, hsmca_error *err)
 {
 	json_object *o = json_object_new_object();
 	size_t i;
@@ -27,44 +67,20 @@ int hsmca_rot_log(struct hsmca_rot *r, const char *ev, int step, int node, const
 	pthread_mutex_lock(&r->mu);
 	json_object_get(o);
 	ret = hsmca_rot_journal_append(&r->j, o, strcmp(ev, "node-begin") != 0, err);
-	if (ret == 0)
+	if (ret == 0) {
 		hsmca_rot_jstate_apply(&r->st, o);
+		if (kind >= 0)
+			emit_locked(r, (enum hsmca_rot_ev_kind)kind, step, node, text);
+	}
 	json_object_put(o);
 	pthread_mutex_unlock(&r->mu);
 	return ret;
 }
 
-static size_t done_count(const struct hsmca_rot *r, int step)
+int hsmca_rot_log(struct hsmca_rot *r, const char *ev, int step, int node, const char *const *kv,
+		  hsmca_error *err)
 {
-	size_t i, n = 0;
-
-	for (i = 0; i < r->plan.n_nodes; i++)
-		n += r->st.node_done[step][i];
-	return n;
-}
-
-void hsmca_rot_emit(struct hsmca_rot *r, enum hsmca_rot_ev_kind kind, int step, int node,
-		    const char *text)
-{
-	struct hsmca_rot_event e;
-
-	if (!r->ev || !r->ev->fn)
-		return;
-	memset(&e, 0, sizeof(e));
-	e.kind = kind;
-	e.step = step;
-	e.node = node;
-	e.text = text;
-	pthread_mutex_lock(&r->mu);
-	if (node >= 0 && (size_t)node < r->plan.n_nodes) {
-		e.addr = r->plan.nodes[node].addr;
-		e.role = hsmca_rot_role_name(r->plan.nodes[node].role);
-	}
-	e.total = r->plan.n_nodes;
-	if (step >= 0 && step <= HSMCA_ROT_NSTEPS)
-		e.done = done_count(r, step);
-	r->ev->fn(r->ev->arg, &e);
-	pthread_mutex_unlock(&r->mu);
+	return hsmca_rot_log_emit(r, ev, step, node, kv, -1, NULL, err);
 }
 
 /* ---- pool ---- */
@@ -174,12 +190,13 @@ static int node_job(void *p, size_t k)
 	{
 		const char *kv[] = { "did", done, NULL };
 
-		if (hsmca_rot_log(r, "node-end", f->step, (int)i, kv, &e) != 0) {
+		/* One lock for both: the count printed is the journal's. */
+		if (hsmca_rot_log_emit(r, "node-end", f->step, (int)i, kv, HSMCA_ROT_EV_NODE_END,
+				       done, &e) != 0) {
 			record_failure(f, i, &e);
 			return -1;
 		}
 	}
-	hsmca_rot_emit(r, HSMCA_ROT_EV_NODE_END, f->step, (int)i, done);
 	return 0;
 }
 

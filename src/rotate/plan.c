@@ -25,11 +25,11 @@ static const struct {
 	const char *title;
 } steps[HSMCA_ROT_NSTEPS] = {
 	{ "prepare", "generate the new access CA key in the token and self-sign its certificate" },
-	{ "trust-new", "add the new access CA to every node's accepted CAs (no reboot), confirm "
-		       "Version with the current credentials" },
+	{ "trust-new", "add the new access CA to every node's accepted CAs (no reboot), read it "
+		       "back, confirm the node answers" },
 	{ "issue", "write a new credential signed in the token by the new CA; talm node files "
 		   "carry the new accepted CA" },
-	{ "verify-new", "every node accepts the new credential (fresh TLS connection + Version)" },
+	{ "verify-new", "every node accepts the new credential (fresh TLS connection)" },
 	{ "distrust-old", "remove the old access CA from every node and node file" },
 	{ "prove-revoked", "a credential signed by the old CA is refused by every node (fresh "
 			   "connection)" },

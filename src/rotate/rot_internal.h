@@ -156,6 +156,10 @@ struct hsmca_rot {
 /* Journal an event under r->mu and apply it to r->st. */
 int hsmca_rot_log(struct hsmca_rot *r, const char *ev, int step, int node, const char *const *kv,
 		  hsmca_error *err);
+/* hsmca_rot_log, then (when it succeeded and kind >= 0) the progress event
+ * of that kind, under one lock so the node count it carries matches. */
+int hsmca_rot_log_emit(struct hsmca_rot *r, const char *ev, int step, int node,
+		       const char *const *kv, int kind, const char *text, hsmca_error *err);
 /* Send a progress event (under r->mu). */
 void hsmca_rot_emit(struct hsmca_rot *r, enum hsmca_rot_ev_kind kind, int step, int node,
 		    const char *text);
