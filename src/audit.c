@@ -18,8 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
 #include "audit_line.h"
 #include "common/fsutil.h"
 #include "common/util.h"
@@ -390,161 +388,206 @@ static int check_text(const char *what, const char *s, hsmca_error *err)
 	return 0;
 }
 
-/* json_object_object_add() accepts a NULL value (a JSON null), so a failed
- * allocation has to be caught before it. */
-static int add_field(json_object *obj, const char *key, json_object *val)
+/* A line formatted into a buffer of `cap` bytes.  Once it would not fit,
+ * `over` is set and `len` goes on counting, so the refusal can say how long
+ * the line would have been. */
+struct line {
+	char *p;
+	size_t len, cap;
+	bool over;
+};
+
+static void put(struct line *l, const char *s, size_t n)
 {
-	if (!val)
-		return -1;
-	if (json_object_object_add(obj, key, val) != 0) {
-		json_object_put(val);
-		return -1;
-	}
-	return 0;
+	if (!l->over && n <= l->cap - l->len)
+		memcpy(l->p + l->len, s, n);
+	else
+		l->over = true;
+	l->len += n;
 }
 
-/* Build the record as a json-c object, keys in the documented order. */
-static int record_build(const hsmca_audit *a, int64_t seq, const char *prev, const char *event,
-			const char *object, const char *outcome, const char *const *detail,
-			json_object **out, hsmca_error *err)
+/* A JSON string escaped exactly as json-c escapes it with
+ * JSON_C_TO_STRING_NOSLASHESCAPE (the writer used json-c before): lines
+ * keep their bytes, and the chain's hashes their meaning. */
+static void put_str(struct line *l, const char *s)
 {
-	json_object *rec = NULL, *det = NULL;
-	char now[21];
-	size_t i;
-	int added, ret = -1;
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
 
-	hsmca_format_time(hsmca_now(), now);
-	rec = json_object_new_object();
-	if (!rec)
-		goto oom;
-	if (add_field(rec, "seq", json_object_new_int64(seq)) != 0 ||
-	    add_field(rec, "time", json_object_new_string(now)) != 0 ||
-	    add_field(rec, "actor", json_object_new_string(a->actor)) != 0 ||
-	    add_field(rec, "event", json_object_new_string(event)) != 0 ||
-	    add_field(rec, "object", json_object_new_string(object)) != 0 ||
-	    add_field(rec, "outcome", json_object_new_string(outcome)) != 0)
-		goto oom;
-	if (detail && detail[0]) {
-		det = json_object_new_object();
-		if (!det)
-			goto oom;
-		for (i = 0; detail[i]; i += 2) {
-			if (!detail[i + 1]) {
-				hsmca_error_set(err, "detail \"%.64s\" has no value", detail[i]);
-				goto out;
-			}
-			if (!detail[i][0]) {
-				hsmca_error_set(err, "detail key is empty");
-				goto out;
-			}
-			if (check_text("a detail key", detail[i], err) != 0)
-				goto out;
-			if (check_text("value", detail[i + 1], err) != 0) {
-				hsmca_error_prefix(err, "detail \"%.64s\"", detail[i]);
-				goto out;
-			}
-			if (json_object_object_get_ex(det, detail[i], NULL)) {
-				hsmca_error_set(err, "detail \"%.64s\" given twice", detail[i]);
-				goto out;
-			}
-			if (add_field(det, detail[i], json_object_new_string(detail[i + 1])) != 0)
-				goto oom;
+	put(l, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[6] = { '\\', 0, 0, 0, 0, 0 };
+		size_t n = 2;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		put(l, run, (size_t)(s - run));
+		run = s + 1;
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		case '\f': esc[1] = 'f'; break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 0xf];
+			n = 6;
 		}
-		/* add_field() takes det, or releases it on failure. */
-		added = add_field(rec, "detail", det);
-		det = NULL;
-		if (added != 0)
-			goto oom;
+		put(l, esc, n);
 	}
-	if (add_field(rec, "prev", json_object_new_string(prev)) != 0)
-		goto oom;
-	*out = rec;
-	rec = NULL;
-	ret = 0;
-	goto out;
-oom:
-	hsmca_error_set(err, "out of memory");
-out:
-	json_object_put(det);
-	json_object_put(rec);
-	return ret;
+	put(l, run, (size_t)(s - run));
+	put(l, "\"", 1);
+}
+
+/* The record, keys in the documented order, no spaces. */
+static void line_format(const hsmca_audit *a, struct line *l, size_t seq, const char *prev,
+			const char *now, const struct hsmca_audit_event *ev)
+{
+	char num[32];
+	size_t i;
+
+	put(l, num, (size_t)snprintf(num, sizeof(num), "{\"seq\":%zu,\"time\":", seq));
+	put_str(l, now);
+	put(l, ",\"actor\":", 9);
+	put_str(l, a->actor);
+	put(l, ",\"event\":", 9);
+	put_str(l, ev->event);
+	put(l, ",\"object\":", 10);
+	put_str(l, ev->object ? ev->object : "");
+	put(l, ",\"outcome\":", 11);
+	put_str(l, ev->outcome);
+	if (ev->detail && ev->detail[0]) {
+		put(l, ",\"detail\":{", 11);
+		for (i = 0; ev->detail[i]; i += 2) {
+			if (i)
+				put(l, ",", 1);
+			put_str(l, ev->detail[i]);
+			put(l, ":", 1);
+			put_str(l, ev->detail[i + 1]);
+		}
+		put(l, "}", 1);
+	}
+	put(l, ",\"prev\":\"", 9);
+	put(l, prev, HSMCA_AUDIT_HASH_HEX);
+	put(l, "\"}", 2);
 }
 
 /* The arguments every append checks before it takes any lock. */
-static int check_args(const char *event, const char *object, const char *outcome,
-		      hsmca_error *err)
+static int check_args(const struct hsmca_audit_event *ev, hsmca_error *err)
 {
-	if (!event[0] || (strcmp(outcome, "ok") != 0 && strcmp(outcome, "failed") != 0))
+	const char *const *d = ev->detail;
+	size_t i, j;
+
+	if (!ev->event || !ev->outcome || !ev->event[0] ||
+	    (strcmp(ev->outcome, "ok") != 0 && strcmp(ev->outcome, "failed") != 0))
 		return hsmca_error_set(err, "audit %s: event must be non-empty and outcome \"ok\" "
 					    "or \"failed\"",
-				       event);
-	if (check_text("event", event, err) != 0 || check_text("object", object, err) != 0)
-		return hsmca_error_prefix(err, "audit %.64s", event);
+				       ev->event ? ev->event : "");
+	if (check_text("event", ev->event, err) != 0 ||
+	    check_text("object", ev->object ? ev->object : "", err) != 0)
+		return hsmca_error_prefix(err, "audit %.64s", ev->event);
+	for (i = 0; d && d[i]; i += 2) {
+		if (!d[i + 1]) {
+			hsmca_error_set(err, "detail \"%.64s\" has no value", d[i]);
+			goto bad;
+		}
+		if (!d[i][0]) {
+			hsmca_error_set(err, "detail key is empty");
+			goto bad;
+		}
+		if (check_text("a detail key", d[i], err) != 0)
+			goto bad;
+		if (check_text("value", d[i + 1], err) != 0) {
+			hsmca_error_prefix(err, "detail \"%.64s\"", d[i]);
+			goto bad;
+		}
+		for (j = 0; j < i; j += 2) {
+			if (strcmp(d[j], d[i]) == 0) {
+				hsmca_error_set(err, "detail \"%.64s\" given twice", d[i]);
+				goto bad;
+			}
+		}
+	}
 	return 0;
+bad:
+	return hsmca_error_prefix(err, "audit %.64s", ev->event);
 }
 
-/* Append one line with one O_APPEND write; no fsync, no head.  Called with
- * the mutex and the flock held. */
-static int append_locked(hsmca_audit *a, const char *event, const char *object,
-			 const char *outcome, const char *const *detail, hsmca_error *err)
+/* Append the n lines with as few O_APPEND writes as a->buf allows (one for
+ * a batch of a few hundred lines); no fsync, no head.  All or none: a
+ * failed write is cut off again, which is safe because we hold the flock.
+ * Called with the mutex and the flock held. */
+static int append_locked(hsmca_audit *a, const struct hsmca_audit_event *ev, size_t n,
+			 hsmca_error *err)
 {
-	char hash[HSMCA_AUDIT_HASH_HEX + 1];
-	json_object *rec = NULL;
-	const char *line;
-	size_t len;
+	char hash[HSMCA_AUDIT_HASH_HEX + 1], now[21];
+	size_t used = 0, total = 0, i;
 	bool written = false;
+	off_t start;
 	int ret = -1;
 
 	if (catch_up(a, err) != 0) {
 		hsmca_error_prefix(err, "audit %.64s: refusing to append (run hsmca audit verify)",
-				   event);
+				   ev[0].event);
+		return -1;
+	}
+	start = a->size;
+	if (a->seq > (size_t)INT64_MAX - n) {
+		hsmca_error_set(err, "audit %.64s: %s is at seq %zu, the last there can be",
+				ev[0].event, a->path, a->seq);
 		goto out;
 	}
-	if (a->seq >= INT64_MAX) {
-		hsmca_error_set(err, "audit %.64s: %s is at seq %zu, the last there can be", event,
-				a->path, a->seq);
-		goto out;
+	hsmca_format_time(hsmca_now(), now);
+	for (i = 0; i < n; i++) {
+		struct line l = { a->buf + used, 0, TAIL_MAX - used, false };
+
+		line_format(a, &l, a->seq + 1 + i, i ? hash : a->hash, now, &ev[i]);
+		if (l.len > HSMCA_AUDIT_LINE_MAX) {
+			hsmca_error_set(err, "audit %.64s: record is %zu bytes, over the %d-byte limit",
+					ev[i].event, l.len, HSMCA_AUDIT_LINE_MAX);
+			goto out;
+		}
+		if (l.len + 1 > TAIL_MAX - used) {
+			/* a->buf is full: write what it holds, then this line again at
+			 * its start (it fits: TAIL_MAX holds the longest line). */
+			written = true;
+			if (write_all(a->fd, a->buf, used) != 0) {
+				hsmca_error_errno(err, "audit %.64s: cannot append to %s", ev[i].event,
+						  a->path);
+				goto out;
+			}
+			used = 0;
+			l = (struct line){ a->buf, 0, TAIL_MAX, false };
+			line_format(a, &l, a->seq + 1 + i, i ? hash : a->hash, now, &ev[i]);
+		}
+		if (hsmca_audit_sha256_hex(a->buf + used, l.len, hash, err) != 0)
+			goto out;
+		a->buf[used + l.len] = '\n';
+		used += l.len + 1;
+		total += l.len + 1;
 	}
-	if (record_build(a, (int64_t)a->seq + 1, a->hash, event, object, outcome, detail, &rec,
-			 err) != 0) {
-		hsmca_error_prefix(err, "audit %.64s", event);
-		goto out;
-	}
-	line = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN |
-							   JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (!line) {
-		hsmca_error_set(err, "audit %.64s: out of memory", event);
-		goto out;
-	}
-	len = strlen(line);
-	if (len > HSMCA_AUDIT_LINE_MAX) {
-		hsmca_error_set(err, "audit %.64s: record is %zu bytes, over the %d-byte limit",
-				event, len, HSMCA_AUDIT_LINE_MAX);
-		goto out;
-	}
-	if (hsmca_audit_sha256_hex(line, len, hash, err) != 0)
-		goto out;
-	/* One write of line + newline, so O_APPEND places it whole. */
-	memcpy(a->buf, line, len);
-	a->buf[len] = '\n';
 	written = true;
-	if (write_all(a->fd, a->buf, len + 1) != 0) {
-		hsmca_error_errno(err, "audit %.64s: cannot append to %s", event, a->path);
+	if (write_all(a->fd, a->buf, used) != 0) {
+		hsmca_error_errno(err, "audit %.64s: cannot append to %s", ev[n - 1].event, a->path);
 		goto out;
 	}
 	written = false;
-	a->seq++;
-	a->size += (off_t)len + 1;
+	a->size = start + (off_t)total;
+	a->seq += n;
 	memcpy(a->hash, hash, sizeof(a->hash));
-	a->pending++;
+	a->pending += n;
 	ret = 0;
 out:
-	/* A failed write may have left part of a line: cut it off, we hold the lock. */
-	if (written && ftruncate(a->fd, a->size) != 0) {
+	/* A failed write may have left lines or part of one: cut them off. */
+	if (written && ftruncate(a->fd, start) != 0) {
 		a->known = false;
 		hsmca_error_prefix(err, "and cannot cut the partial line off %s", a->path);
 	}
-	json_object_put(rec);
 	return ret;
 }
 
@@ -648,17 +691,16 @@ void hsmca_audit_close(hsmca_audit *a)
 int hsmca_audit_append(hsmca_audit *a, const char *event, const char *object,
 		       const char *outcome, const char *const *detail, hsmca_error *err)
 {
+	const struct hsmca_audit_event ev = { event, object ? object : "", outcome, detail };
 	int ret = -1;
 
 	assert(a && event && outcome);
-	if (!object)
-		object = "";
-	if (check_args(event, object, outcome, err) != 0)
+	if (check_args(&ev, err) != 0)
 		return -1;
 	pthread_mutex_lock(&a->mu);
 	if (hsmca_audit_lock(a->fd, LOCK_EX, a->path, err) != 0)
 		goto out;
-	if (append_locked(a, event, object, outcome, detail, err) == 0) {
+	if (append_locked(a, &ev, 1, err) == 0) {
 		ret = flush_locked(a, err);
 		/* The line is written: a later flush, or the next append, retries. */
 		if (ret != 0)
@@ -673,17 +715,28 @@ out:
 int hsmca_audit_append_deferred(hsmca_audit *a, const char *event, const char *object,
 				const char *outcome, const char *const *detail, hsmca_error *err)
 {
-	int ret = -1;
+	const struct hsmca_audit_event ev = { event, object ? object : "", outcome, detail };
 
 	assert(a && event && outcome);
-	if (!object)
-		object = "";
-	if (check_args(event, object, outcome, err) != 0)
-		return -1;
+	return hsmca_audit_append_batch(a, &ev, 1, err);
+}
+
+int hsmca_audit_append_batch(hsmca_audit *a, const struct hsmca_audit_event *ev, size_t n,
+			     hsmca_error *err)
+{
+	size_t i;
+	int ret = -1;
+
+	assert(a && (ev || n == 0));
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (check_args(&ev[i], err) != 0)
+			return -1;
 	pthread_mutex_lock(&a->mu);
 	if (hsmca_audit_lock(a->fd, LOCK_EX, a->path, err) != 0)
 		goto out;
-	ret = append_locked(a, event, object, outcome, detail, err);
+	ret = append_locked(a, ev, n, err);
 	flock(a->fd, LOCK_UN);
 out:
 	pthread_mutex_unlock(&a->mu);

@@ -73,6 +73,25 @@ int hsmca_audit_append_deferred(hsmca_audit *a, const char *event, const char *o
 				const char *outcome, const char *const *detail,
 				hsmca_error *err);
 
+/* One event for hsmca_audit_append_batch(); the fields mean what the
+ * arguments of hsmca_audit_append() mean (object NULL is written as ""). */
+struct hsmca_audit_event {
+	const char *event;
+	const char *object;
+	const char *outcome;
+	const char *const *detail;
+};
+
+/* As hsmca_audit_append_deferred() for each of the n events in order, with
+ * the same line format, chain and checks, under one flock and one check of
+ * the end of the log, the lines written with one write() (more only when
+ * they pass 64 KiB together).  All or none: every event is checked before
+ * anything is written, and a failed write is cut off again.  The lines share
+ * one `time`.  Not durable until hsmca_audit_flush(), as for deferred
+ * appends.  n == 0 does nothing.  Thread-safe. */
+int hsmca_audit_append_batch(hsmca_audit *a, const struct hsmca_audit_event *ev, size_t n,
+			     hsmca_error *err);
+
 /* Make every line in the log durable (fsync) and record its last line in
  * the head (atomic replace), under the exclusive flock.  If another process
  * appended after this handle, the head records its lines too, so the head
