@@ -47,12 +47,26 @@
 #define ENT_RECORDED 0x2u
 #define SLOT_BUSY 0x1u
 
-struct serial_set {
+/* The set is cut into segments by the top bits of the fingerprint, each
+ * growing on its own: a growth copies 1/64 of the set, so there is never a
+ * moment when the old and the new table of the whole set are both resident
+ * (that was half a megabyte of peak RSS at 100,000 serials). */
+#define SET_SEGS 64
+
+struct set_seg {
 	uint64_t *slots; /* 0 = empty */
 	size_t n;
-	size_t nslots;   /* power of two */
+	size_t nslots;   /* power of two, or 0 before the first insert */
+};
+
+struct serial_set {
+	struct set_seg seg[SET_SEGS];
 	uint64_t seed;
 };
+
+/* Appended lines wait here for one write() at the next sync (or when they
+ * pass this size): a batch writes once per group commit, not per record. */
+#define WBUF_FLUSH (64 * 1024)
 
 struct hsmca_records {
 	pthread_mutex_t mu;
@@ -60,6 +74,8 @@ struct hsmca_records {
 	bool failed; /* a write went wrong: no further appends on this handle */
 	char path[PATH_MAX];
 	struct serial_set set;
+	char *wbuf; /* complete lines not yet written */
+	size_t wlen, wcap;
 };
 
 static const char *const reason_names[] = {
@@ -354,6 +370,123 @@ static char *json_line(json_object *o, size_t *len)
 	return line;
 }
 
+/* Append s as a JSON string, escaped as json-c escapes it with
+ * JSON_C_TO_STRING_NOSLASHESCAPE (the lines read the same as when json-c
+ * wrote them).  `out` has room for 6 bytes per input byte plus the quotes. */
+static size_t put_json_str(char *out, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	out[o++] = '"';
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			out[o++] = (char)c;
+			continue;
+		}
+		out[o++] = '\\';
+		switch (c) {
+		case '"': out[o++] = '"'; break;
+		case '\\': out[o++] = '\\'; break;
+		case '\b': out[o++] = 'b'; break;
+		case '\n': out[o++] = 'n'; break;
+		case '\r': out[o++] = 'r'; break;
+		case '\t': out[o++] = 't'; break;
+		case '\f': out[o++] = 'f'; break;
+		default:
+			memcpy(out + o, "u00", 3);
+			out[o + 3] = hex[c >> 4];
+			out[o + 4] = hex[c & 0xf];
+			o += 5;
+		}
+	}
+	out[o++] = '"';
+	return o;
+}
+
+static size_t put_lit(char *out, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(out, s, n);
+	return n;
+}
+
+static size_t put_time(char *out, time_t t)
+{
+	char buf[21];
+
+	hsmca_format_time(t, buf);
+	out[0] = '"';
+	memcpy(out + 1, buf, 20);
+	out[21] = '"';
+	return 22;
+}
+
+static size_t put_hex(char *out, const uint8_t *p, size_t n)
+{
+	out[0] = '"';
+	hsmca_hex(p, n, out + 1);
+	out[2 * n + 1] = '"';
+	return 2 * n + 2;
+}
+
+/* Longest line record_line() writes: every string byte escaped to 6. */
+#define RECORD_LINE_MAX \
+	(256 + 6 * (sizeof(((struct hsmca_record *)0)->subject) + \
+		    sizeof(((struct hsmca_record *)0)->profile)))
+
+/* One issued.jsonl line with its newline, the same bytes json-c wrote for
+ * a json-c object with these keys in this order: no spaces, the same
+ * escaping.  Returns its length. */
+static size_t record_line(const struct hsmca_record *rec, char *out)
+{
+	size_t o = 0;
+
+	o += put_lit(out + o, "{\"serial\":");
+	o += put_hex(out + o, rec->serial, rec->serial_len);
+	o += put_lit(out + o, ",\"subject\":");
+	o += put_json_str(out + o, rec->subject);
+	o += put_lit(out + o, ",\"profile\":");
+	o += put_json_str(out + o, rec->profile);
+	o += put_lit(out + o, ",\"not_before\":");
+	o += put_time(out + o, rec->not_before);
+	o += put_lit(out + o, ",\"not_after\":");
+	o += put_time(out + o, rec->not_after);
+	o += put_lit(out + o, ",\"issued_at\":");
+	o += put_time(out + o, rec->issued_at);
+	o += put_lit(out + o, ",\"csr_key_sha256\":");
+	o += put_hex(out + o, rec->csr_key_sha256, 32);
+	o += put_lit(out + o, ",\"cert_sha256\":");
+	o += put_hex(out + o, rec->cert_sha256, 32);
+	o += put_lit(out + o, "}\n");
+	return o;
+}
+
+/* Write the buffered lines with one write() under a shared flock.  A failed
+ * or short write leaves a torn tail for the next open to cut, and the handle
+ * refuses further appends.  Called with the mutex held. */
+static int wbuf_write(hsmca_records *r, hsmca_error *err)
+{
+	int rc;
+
+	if (r->wlen == 0)
+		return 0;
+	if (lock_fd(r->fd, LOCK_SH, r->path, err) != 0) {
+		r->failed = true;
+		r->wlen = 0;
+		return -1;
+	}
+	rc = write_line(r->fd, r->wbuf, r->wlen, r->path, err);
+	flock(r->fd, LOCK_UN);
+	r->wlen = 0;
+	if (rc != 0)
+		r->failed = true;
+	return rc;
+}
+
 /* ---- the serial set: open addressing, linear probing ------------------ */
 
 static uint64_t set_hash(const struct serial_set *s, const uint8_t *p, size_t n)
@@ -376,13 +509,18 @@ static uint64_t set_key(const struct serial_set *s, const uint8_t *p, size_t n)
 	return (set_hash(s, p, n) & ~(uint64_t)3) | SLOT_BUSY;
 }
 
-/* The slot holding `key`, or the empty slot where it would go. */
-static size_t set_find(const struct serial_set *s, uint64_t key)
+static struct set_seg *set_seg(struct serial_set *s, uint64_t key)
 {
-	size_t mask = s->nslots - 1, i = (size_t)(key >> 2) & mask;
+	return &s->seg[key >> 58];
+}
+
+/* The slot holding `key`, or the empty slot where it would go. */
+static size_t set_find(const struct set_seg *g, uint64_t key)
+{
+	size_t mask = g->nslots - 1, i = (size_t)(key >> 2) & mask;
 
 	for (;;) {
-		uint64_t v = s->slots[i];
+		uint64_t v = g->slots[i];
 
 		if (v == 0 || (v & ~(uint64_t)ENT_RECORDED) == key)
 			return i;
@@ -390,19 +528,19 @@ static size_t set_find(const struct serial_set *s, uint64_t key)
 	}
 }
 
-static int set_grow(struct serial_set *s)
+static int set_grow(struct set_seg *g)
 {
-	size_t nslots = s->nslots ? s->nslots * 2 : 1024, i;
-	uint64_t *slots = calloc(nslots, sizeof(*slots)), *old = s->slots;
-	size_t old_n = s->nslots;
+	size_t nslots = g->nslots ? g->nslots * 2 : 64, i;
+	uint64_t *slots = calloc(nslots, sizeof(*slots)), *old = g->slots;
+	size_t old_n = g->nslots;
 
 	if (!slots)
 		return -1;
-	s->slots = slots;
-	s->nslots = nslots;
+	g->slots = slots;
+	g->nslots = nslots;
 	for (i = 0; i < old_n; i++)
 		if (old[i])
-			s->slots[set_find(s, old[i] & ~(uint64_t)ENT_RECORDED)] = old[i];
+			g->slots[set_find(g, old[i] & ~(uint64_t)ENT_RECORDED)] = old[i];
 	free(old);
 	return 0;
 }
@@ -412,34 +550,56 @@ static int set_grow(struct serial_set *s)
 static int set_insert(struct serial_set *s, const uint8_t *p, size_t n, uint8_t flag,
 		      uint8_t *flags)
 {
+	struct set_seg *g;
 	uint64_t key;
 	size_t slot;
 
 	serial_strip(&p, &n);
 	key = set_key(s, p, n);
-	if (s->nslots) {
-		slot = set_find(s, key);
-		if (s->slots[slot]) {
+	g = set_seg(s, key);
+	if (g->nslots) {
+		slot = set_find(g, key);
+		if (g->slots[slot]) {
 			if (flags)
-				*flags = (uint8_t)(s->slots[slot] & ENT_RECORDED);
-			s->slots[slot] |= flag;
+				*flags = (uint8_t)(g->slots[slot] & ENT_RECORDED);
+			g->slots[slot] |= flag;
 			return 1;
 		}
 	}
 	/* Linear probing stays short under a 0.85 load factor at this size. */
-	if ((s->n + 1) * 100 > s->nslots * 85 && set_grow(s) != 0)
+	if ((g->n + 1) * 100 > g->nslots * 85 && set_grow(g) != 0)
 		return -1;
-	s->slots[set_find(s, key)] = key | flag;
-	s->n++;
+	g->slots[set_find(g, key)] = key | flag;
+	g->n++;
 	return 0;
 }
 
-static bool set_has(const struct serial_set *s, const uint8_t *p, size_t n)
+static bool set_has(struct serial_set *s, const uint8_t *p, size_t n)
 {
-	if (!s->nslots)
-		return false;
+	struct set_seg *g;
+	uint64_t key;
+
 	serial_strip(&p, &n);
-	return s->slots[set_find(s, set_key(s, p, n))] != 0;
+	key = set_key(s, p, n);
+	g = set_seg(s, key);
+	return g->nslots && g->slots[set_find(g, key)] != 0;
+}
+
+static size_t set_bytes(const struct serial_set *s)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < SET_SEGS; i++)
+		n += s->seg[i].nslots * sizeof(uint64_t);
+	return n;
+}
+
+static void set_free(struct serial_set *s)
+{
+	size_t i;
+
+	for (i = 0; i < SET_SEGS; i++)
+		free(s->seg[i].slots);
 }
 
 /* ---- records ---------------------------------------------------------- */
@@ -569,11 +729,16 @@ void hsmca_records_close(hsmca_records *r)
 	if (!r)
 		return;
 	if (r->fd >= 0) {
+		hsmca_error ignored = { "", 0 };
+
+		if (!r->failed)
+			(void)wbuf_write(r, &ignored);
 		fsync(r->fd);
 		close(r->fd);
 	}
 	pthread_mutex_destroy(&r->mu);
-	free(r->set.slots);
+	free(r->wbuf);
+	set_free(&r->set);
 	free(r);
 }
 
@@ -607,7 +772,7 @@ size_t hsmca_records_memory(hsmca_records *r)
 	size_t n;
 
 	pthread_mutex_lock(&r->mu);
-	n = sizeof(*r) + r->set.nslots * sizeof(uint64_t);
+	n = sizeof(*r) + set_bytes(&r->set);
 	pthread_mutex_unlock(&r->mu);
 	return n;
 }
@@ -617,28 +782,9 @@ static bool bounded_string(const char *s, size_t cap)
 	return memchr(s, '\0', cap) != NULL;
 }
 
-static json_object *record_json(const struct hsmca_record *rec)
-{
-	json_object *o = json_object_new_object();
-
-	if (!o)
-		return NULL;
-	add_hex(o, "serial", rec->serial, rec->serial_len);
-	add_str(o, "subject", rec->subject);
-	add_str(o, "profile", rec->profile);
-	add_time(o, "not_before", rec->not_before);
-	add_time(o, "not_after", rec->not_after);
-	add_time(o, "issued_at", rec->issued_at);
-	add_hex(o, "csr_key_sha256", rec->csr_key_sha256, 32);
-	add_hex(o, "cert_sha256", rec->cert_sha256, 32);
-	return o;
-}
-
 int hsmca_records_append(hsmca_records *r, const struct hsmca_record *rec, hsmca_error *err)
 {
-	json_object *o = NULL;
-	char *line = NULL, hex[2 * SERIAL_MAX + 1];
-	size_t len = 0;
+	char hex[2 * SERIAL_MAX + 1];
 	uint8_t flags = 0;
 	int ret = -1, rc;
 
@@ -647,17 +793,22 @@ int hsmca_records_append(hsmca_records *r, const struct hsmca_record *rec, hsmca
 	    !bounded_string(rec->profile, sizeof(rec->profile)))
 		return hsmca_error_set(err, "record: serial length or string field out of bounds");
 	hsmca_hex(rec->serial, rec->serial_len, hex);
-	o = record_json(rec);
-	line = o ? json_line(o, &len) : NULL;
-	if (!line) {
-		hsmca_error_set(err, "record serial %s: out of memory", hex);
-		goto out;
-	}
 	pthread_mutex_lock(&r->mu);
 	if (r->failed) {
 		hsmca_error_set(err, "record serial %s: an earlier write to %s failed; reopen the "
 				     "records (the next open repairs the file)", hex, r->path);
 		goto unlock;
+	}
+	if (r->wcap - r->wlen < RECORD_LINE_MAX) {
+		size_t cap = r->wlen + RECORD_LINE_MAX + WBUF_FLUSH;
+		char *n = realloc(r->wbuf, cap);
+
+		if (!n) {
+			hsmca_error_set(err, "record serial %s: out of memory", hex);
+			goto unlock;
+		}
+		r->wbuf = n;
+		r->wcap = cap;
 	}
 	rc = set_insert(&r->set, rec->serial, rec->serial_len, ENT_RECORDED, &flags);
 	if (rc < 0) {
@@ -669,25 +820,24 @@ int hsmca_records_append(hsmca_records *r, const struct hsmca_record *rec, hsmca
 				r->path);
 		goto unlock;
 	}
-	if (lock_fd(r->fd, LOCK_SH, r->path, err) != 0)
+	r->wlen += record_line(rec, r->wbuf + r->wlen);
+	if (r->wlen >= WBUF_FLUSH && wbuf_write(r, err) != 0)
 		goto unlock;
-	rc = write_line(r->fd, line, len, r->path, err);
-	flock(r->fd, LOCK_UN);
-	if (rc != 0) {
-		r->failed = true;
-		goto unlock;
-	}
 	ret = 0;
 unlock:
 	pthread_mutex_unlock(&r->mu);
-out:
-	free(line);
-	json_object_put(o);
 	return ret;
 }
 
 int hsmca_records_sync(hsmca_records *r, hsmca_error *err)
 {
+	int rc;
+
+	pthread_mutex_lock(&r->mu);
+	rc = wbuf_write(r, err);
+	pthread_mutex_unlock(&r->mu);
+	if (rc != 0)
+		return -1;
 	/* Outside the mutex: appends go on while the disk flushes. */
 	if (fsync(r->fd) != 0)
 		return hsmca_error_errno(err, "cannot fsync %s", r->path);
