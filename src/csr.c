@@ -13,6 +13,7 @@
 #include "issue.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <openssl/ec.h>
@@ -440,7 +441,8 @@ int hsmca_csr_parse(const uint8_t *der, size_t len, struct hsmca_csr *csr, hsmca
 	const uint8_t *p = der, *end = der + len, *q;
 	struct tlv top, info, alg, sig, ver, subj, spki, attrs;
 
-	memset(csr, 0, sizeof(*csr));
+	/* All but the SAN slots, which are written as they are filled. */
+	memset(csr, 0, offsetof(struct hsmca_csr, sans));
 	if (next(&p, end, &top) != 0 || top.tag != DER_SEQUENCE || p != end)
 		return hsmca_error_set(err, "not a CSR: the data is truncated or is not DER");
 	q = top.c;

@@ -1,6 +1,10 @@
 /* Issuance: the profile applied to a CSR, the TBS built in DER, and the
  * single-certificate path (`hsmca sign`).  The batch engine is in
  * issue_batch.c; both share prepare/finish from issue_internal.h. */
+/* SHA-256 through the low-level API, deprecated in OpenSSL 3.0: the one-shot
+ * SHA256() fetches the digest from the provider on every call. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include "issue.h"
 
 #include <stdio.h>
@@ -13,6 +17,15 @@
 #include "common/util.h"
 #include "issue_internal.h"
 #include "profile.h"
+
+static void sha256(const uint8_t *p, size_t n, uint8_t md[static 32])
+{
+	SHA256_CTX c;
+
+	SHA256_Init(&c);
+	SHA256_Update(&c, p, n);
+	SHA256_Final(md, &c);
+}
 
 void hsmca_issued_clear(struct hsmca_issued *out)
 {
@@ -136,7 +149,8 @@ int hsmca_issue_plan(const struct hsmca_issuer *iss, const struct hsmca_csr *csr
 	int64_t validity;
 	time_t now = in->now;
 
-	memset(plan, 0, sizeof(*plan));
+	/* All but the SAN slots (the first member), written as they are filled. */
+	memset((char *)plan + sizeof(plan->sans), 0, sizeof(*plan) - sizeof(plan->sans));
 	if (csr->wants_ca && !p->is_ca)
 		return hsmca_error_set(err, "the CSR asks for CA:TRUE but profile '%s' issues leaf "
 					    "certificates", p->name);
@@ -360,30 +374,36 @@ int hsmca_issue_lint_full(const struct hsmca_issuer *iss, const struct hsmca_pla
 	return hsmca_lint_tbs(tbs->buf, tbs->len, &ex, err);
 }
 
+void hsmca_issue_record_fill(const struct hsmca_issuer *iss, const struct hsmca_csr *csr,
+			     const struct hsmca_plan *plan, const uint8_t *serial, size_t serial_len,
+			     const uint8_t *cert, size_t cert_len, struct hsmca_record *rec)
+{
+	memcpy(rec->serial, serial, serial_len);
+	rec->serial_len = serial_len;
+	subject_text(plan, rec->subject, sizeof(rec->subject));
+	snprintf(rec->profile, sizeof(rec->profile), "%s", iss->profile.name);
+	rec->not_before = plan->not_before;
+	rec->not_after = plan->not_after;
+	rec->issued_at = hsmca_now();
+	sha256(csr->spki, csr->spki_len, rec->csr_key_sha256);
+	sha256(cert, cert_len, rec->cert_sha256);
+}
+
 int hsmca_issue_record(const struct hsmca_issuer *iss, const struct hsmca_csr *csr,
 		       const struct hsmca_plan *plan, const uint8_t *serial, size_t serial_len,
 		       const uint8_t *cert, size_t cert_len, bool deferred, hsmca_error *err)
 {
 	struct hsmca_record rec;
-	char serial_hex[41], subject[256];
+	char serial_hex[41];
 	int rc;
 
 	memset(&rec, 0, sizeof(rec));
-	memcpy(rec.serial, serial, serial_len);
-	rec.serial_len = serial_len;
-	subject_text(plan, rec.subject, sizeof(rec.subject));
-	snprintf(rec.profile, sizeof(rec.profile), "%s", iss->profile.name);
-	rec.not_before = plan->not_before;
-	rec.not_after = plan->not_after;
-	rec.issued_at = hsmca_now();
-	SHA256(csr->spki, csr->spki_len, rec.csr_key_sha256);
-	SHA256(cert, cert_len, rec.cert_sha256);
+	hsmca_issue_record_fill(iss, csr, plan, serial, serial_len, cert, cert_len, &rec);
 	hsmca_hex(serial, serial_len, serial_hex);
-	snprintf(subject, sizeof(subject), "%s", rec.subject);
 	{
 		/* The signature happened: audit it first, then record the certificate. */
 		const char *d[] = { "ca", iss->ca->name, "kind", "certificate", "profile",
-				    iss->profile.name, "serial", serial_hex, "subject", subject, NULL };
+				    iss->profile.name, "serial", serial_hex, "subject", rec.subject, NULL };
 
 		rc = deferred ? hsmca_audit_append_deferred(iss->audit, "sign", iss->key_uri, "ok", d, err)
 			      : hsmca_audit_append(iss->audit, "sign", iss->key_uri, "ok", d, err);

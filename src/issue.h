@@ -50,12 +50,14 @@ struct hsmca_csr {
 	unsigned wants_eku;
 	bool wants_unknown_eku;
 	char unknown_eku[64];
-	struct hsmca_san sans[HSMCA_ISSUE_MAX_SANS];
 	size_t n_sans;
 	/* Subject CN and O values as text (UTF-8, NUL-terminated). */
 	char cn[128];
 	char o[8][64];
 	size_t n_o;
+	/* Last, and only sans[0..n_sans) is written: the unused slots (~4 KB)
+	 * stay untouched, so not resident, in the batch engine's items. */
+	struct hsmca_san sans[HSMCA_ISSUE_MAX_SANS];
 };
 
 /* Accept PEM ("CERTIFICATE REQUEST" / "NEW CERTIFICATE REQUEST") or DER;

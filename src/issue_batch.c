@@ -1,15 +1,19 @@
-/* Batch issuance: `jobs` pipelines of three threads each.
+/* Batch issuance: `jobs` pipelines of four threads each.
  *
  *   prepare  — next CSR, decode, verify its signature, apply the profile,
  *              draw the serial, build and lint the TBS        (host CPU)
  *   sign     — C_Sign on this pipeline's own token session     (the token)
- *   finish   — verify the signature with the issuer's key, assemble, record,
- *              audit; every 96 certificates (and at the end) sync records
- *              and audit log, then hand the certificates out    (host CPU)
+ *   finish   — verify the signature with the issuer's key, assemble, and
+ *              keep what the record and the audit event need   (host CPU)
+ *   commit   — every 96 certificates (and at the end): the audit events in
+ *              one write, the records in one write, both fsynced, then the
+ *              certificates handed out                          (the disk)
  *
  * The token is the scarce resource: host work for the next certificate
- * overlaps the token's signature of the current one.  Items are recycled
- * from a fixed pool, so memory stays flat however many certificates pass. */
+ * overlaps the token's signature of the current one, and the disk's
+ * flushes overlap both.  Items are recycled from a small fixed pool and
+ * finished certificates wait for their commit as compact results in two
+ * alternating groups, so memory stays flat however many certificates pass. */
 #include "issue.h"
 
 #include <pthread.h>
@@ -21,9 +25,14 @@
 #include "common/util.h"
 #include "issue_internal.h"
 
-#define ITEMS 128
+/* In flight per pipeline: enough to cover the token's latency and bursts of
+ * the scheduler; each item holds a parsed CSR and its plan (~10 KB). */
+#define ITEMS 32
 #define COMMIT_EVERY 96
+#define GROUPS 4
 
+/* parsed ends and plan begins with its SAN slots: ~8 KB of an item's ~11 KB
+ * that is touched only when a certificate has many SANs. */
 struct item {
 	size_t idx;
 	const uint8_t *csr;
@@ -47,6 +56,20 @@ struct queue {
 	pthread_cond_t cv;
 };
 
+/* A signed, verified certificate waiting for its commit. */
+struct result {
+	size_t idx;
+	struct hsmca_record rec; /* issued_at is set at the commit */
+	char note[256];
+	uint8_t *der; /* keep_der only; capacity kept for reuse */
+	size_t der_len, der_cap;
+};
+
+struct group {
+	struct result r[COMMIT_EVERY];
+	size_t n;
+};
+
 struct engine;
 
 struct pipeline {
@@ -55,11 +78,17 @@ struct pipeline {
 	hsmca_key *key;
 	struct queue free, q1, q2;
 	struct item items[ITEMS];
-	struct item *pending[COMMIT_EVERY];
-	size_t n_pending;
-	pthread_t th[3];
+	/* A ring of groups: finish fills groups[fill]; the n_ready before it,
+	 * from ready, wait for (or are in) a commit.  A slow disk makes the commit
+	 * thread take several at once rather than stall the pipeline. */
+	struct group groups[GROUPS];
+	unsigned fill, ready, n_ready;
+	bool last; /* the last group has been handed over */
+	pthread_mutex_t cm;
+	pthread_cond_t cv;
+	pthread_t th[4];
 	int started;
-	double cpu[3]; /* thread CPU seconds: prepare, sign, finish */
+	double cpu[4]; /* thread CPU seconds: prepare, sign, finish, commit */
 };
 
 struct engine {
@@ -287,19 +316,49 @@ static void *sign_thread(void *arg)
 	}
 }
 
-/* Make records and audit events durable, then hand the certificates out. */
-static void commit(struct pipeline *p)
+/* The audit events and the records of n groups from `first` (one write of
+ * each per group), made durable together, then the certificates handed out.
+ * Runs on the commit thread. */
+static void commit(struct pipeline *p, unsigned first, unsigned n)
 {
 	struct engine *e = p->e;
 	const struct hsmca_issuer *iss = e->iss;
+	const char *detail[COMMIT_EVERY][11];
+	char serial_hex[COMMIT_EVERY][41];
+	struct hsmca_audit_event ev[COMMIT_EVERY];
 	hsmca_error err = { "", 0 };
-	bool durable;
+	time_t now = hsmca_now();
+	bool durable = true;
+	double t0, spent;
+	unsigned k;
 	size_t i;
 
-	double t0 = wall(), spent;
+	for (k = 0; durable && k < n; k++) {
+		struct group *g = &p->groups[(first + k) % GROUPS];
 
-	/* fsync outside the engine lock: the other threads keep preparing. */
-	durable = hsmca_records_sync(iss->records, &err) == 0 && hsmca_audit_flush(iss->audit, &err) == 0;
+		for (i = 0; i < g->n; i++) {
+			const char **d = detail[i];
+			struct result *r = &g->r[i];
+
+			d[0] = "ca", d[1] = iss->ca->name, d[2] = "kind", d[3] = "certificate";
+			hsmca_hex(r->rec.serial, r->rec.serial_len, serial_hex[i]);
+			d[4] = "profile", d[5] = iss->profile.name, d[6] = "serial";
+			d[7] = serial_hex[i], d[8] = "subject", d[9] = r->rec.subject, d[10] = NULL;
+			ev[i] = (struct hsmca_audit_event){ "sign", iss->key_uri, "ok", d };
+		}
+		/* The signatures happened: audit them first, then record the certificates. */
+		if (hsmca_audit_append_batch(iss->audit, ev, g->n, &err) != 0)
+			durable = false;
+		for (i = 0; durable && i < g->n; i++) {
+			g->r[i].rec.issued_at = now;
+			if (hsmca_records_append(iss->records, &g->r[i].rec, &err) != 0)
+				durable = false;
+		}
+	}
+	/* fsync outside the engine lock: the other threads keep working. */
+	t0 = wall();
+	durable = durable && hsmca_records_sync(iss->records, &err) == 0 &&
+		  hsmca_audit_flush(iss->audit, &err) == 0;
 	spent = wall() - t0;
 	pthread_mutex_lock(&e->lock);
 	e->commit_s += spent;
@@ -307,48 +366,134 @@ static void commit(struct pipeline *p)
 		e->fatal = err;
 		atomic_store(&e->aborted, true);
 	}
-	for (i = 0; i < p->n_pending; i++) {
-		struct item *it = p->pending[i];
-		struct hsmca_issued cert;
+	for (k = 0; k < n; k++) {
+		struct group *g = &p->groups[(first + k) % GROUPS];
 
-		if (!it->failed && !durable) {
-			it->failed = true;
-			it->err = err;
+		for (i = 0; i < g->n; i++) {
+			struct result *r = &g->r[i];
+			struct hsmca_issued cert;
+
+			memset(&cert, 0, sizeof(cert));
+			if (durable) {
+				cert.der = e->opts->keep_der ? r->der : NULL;
+				cert.der_len = e->opts->keep_der ? r->der_len : 0;
+				memcpy(cert.serial, r->rec.serial, 20);
+				cert.serial_len = 20;
+				cert.not_before = r->rec.not_before;
+				cert.not_after = r->rec.not_after;
+				snprintf(cert.subject, sizeof(cert.subject), "%s", r->rec.subject);
+				snprintf(cert.note, sizeof(cert.note), "%s", r->note);
+				e->issued++;
+			} else {
+				e->failed++;
+			}
+			if (e->ops->done)
+				e->ops->done(e->ops->arg, r->idx, durable ? &cert : NULL,
+					     durable ? NULL : &err);
 		}
-		memset(&cert, 0, sizeof(cert));
-		if (!it->failed) {
-			cert.der = e->opts->keep_der ? it->cert.buf : NULL;
-			cert.der_len = e->opts->keep_der ? it->cert.len : 0;
-			memcpy(cert.serial, it->serial, 20);
-			cert.serial_len = 20;
-			cert.not_before = it->plan.not_before;
-			cert.not_after = it->plan.not_after;
-			snprintf(cert.subject, sizeof(cert.subject), "CN=%s", it->plan.cn);
-			snprintf(cert.note, sizeof(cert.note), "%s", it->plan.note);
-			e->issued++;
-		} else {
-			e->failed++;
-		}
-		if (e->ops->done)
-			e->ops->done(e->ops->arg, it->idx, it->failed ? NULL : &cert,
-				     it->failed ? &it->err : NULL);
-		/* The cert buffer is not wiped (public); keep capacity for reuse. */
-		q_push(&p->free, it);
+		g->n = 0;
 	}
-	p->n_pending = 0;
 	pthread_mutex_unlock(&e->lock);
+}
+
+static void *commit_thread(void *arg)
+{
+	struct pipeline *p = arg;
+
+	for (;;) {
+		unsigned first, n;
+
+		pthread_mutex_lock(&p->cm);
+		while (p->n_ready == 0)
+			pthread_cond_wait(&p->cv, &p->cm);
+		first = p->ready;
+		n = p->n_ready;
+		pthread_mutex_unlock(&p->cm);
+		commit(p, first, n);
+		pthread_mutex_lock(&p->cm);
+		p->ready = (p->ready + n) % GROUPS;
+		p->n_ready -= n;
+		pthread_cond_broadcast(&p->cv);
+		if (p->last && p->n_ready == 0) {
+			pthread_mutex_unlock(&p->cm);
+			p->cpu[3] = thread_cpu();
+			return NULL;
+		}
+		pthread_mutex_unlock(&p->cm);
+	}
+}
+
+/* Give the group being filled to the commit thread and move on to the next,
+ * waiting only while every group is still waiting for a commit. */
+static void hand_over(struct pipeline *p, bool last)
+{
+	pthread_mutex_lock(&p->cm);
+	p->n_ready++;
+	p->last = last;
+	pthread_cond_broadcast(&p->cv);
+	while (!last && p->n_ready == GROUPS)
+		pthread_cond_wait(&p->cv, &p->cm);
+	p->fill = (p->ready + p->n_ready) % GROUPS;
+	pthread_mutex_unlock(&p->cm);
+}
+
+/* A certificate that will not be issued: reported at once, nothing to commit. */
+static void refuse(struct engine *e, struct item *it)
+{
+	pthread_mutex_lock(&e->lock);
+	e->failed++;
+	if (e->ops->done)
+		e->ops->done(e->ops->arg, it->idx, NULL, &it->err);
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* Verify the token's signature, assemble, and keep the result. */
+static int finish(struct pipeline *p, struct hsmca_fastverify *fv, struct item *it)
+{
+	struct engine *e = p->e;
+	const struct hsmca_issuer *iss = e->iss;
+	struct group *g = &p->groups[p->fill];
+	struct result *r = &g->r[g->n];
+
+	hsmca_der_reset(&it->cert);
+	if (hsmca_fastverify(fv, it->tbs.buf, it->tbs.len, it->sig, it->siglen, &it->err) != 0)
+		return hsmca_error_prefix(&it->err, "the token's signature failed verification; "
+						    "certificate discarded");
+	if (hsmca_signed_build(iss->ca->sigalg, it->tbs.buf, it->tbs.len, it->sig, it->siglen,
+			       &it->cert, &it->err) != 0)
+		return -1;
+	if (!hsmca_signed_holds_tbs(it->cert.buf, it->cert.len, it->tbs.buf, it->tbs.len))
+		return hsmca_error_set(&it->err, "internal: the signed certificate does not hold "
+						 "the linted TBS");
+	if (e->opts->keep_der) {
+		if (r->der_cap < it->cert.len) {
+			uint8_t *n = realloc(r->der, it->cert.len);
+
+			if (!n)
+				return hsmca_error_set(&it->err, "out of memory");
+			r->der = n;
+			r->der_cap = it->cert.len;
+		}
+		memcpy(r->der, it->cert.buf, it->cert.len);
+		r->der_len = it->cert.len;
+	}
+	hsmca_issue_record_fill(iss, &it->parsed, &it->plan, it->serial, 20, it->cert.buf,
+				it->cert.len, &r->rec);
+	snprintf(r->note, sizeof(r->note), "%s", it->plan.note);
+	r->idx = it->idx;
+	g->n++;
+	return 0;
 }
 
 static void *finish_thread(void *arg)
 {
 	struct pipeline *p = arg;
 	struct engine *e = p->e;
-	const struct hsmca_issuer *iss = e->iss;
 	struct item *burst[ITEMS];
 	size_t n = 0, b = 0;
 	struct hsmca_fastverify fv;
 
-	hsmca_fastverify_init(&fv, hsmca_key_pkey(p->key), iss->ca->sigalg);
+	hsmca_fastverify_init(&fv, hsmca_key_pkey(p->key), e->iss->ca->sigalg);
 	for (;;) {
 		struct item *it;
 
@@ -357,33 +502,19 @@ static void *finish_thread(void *arg)
 			b = 0;
 		}
 		it = burst[b++];
-
 		if (it->end) {
-			commit(p);
+			hand_over(p, true);
 			p->cpu[2] = thread_cpu();
 			hsmca_fastverify_free(&fv);
 			q_push(&p->free, it);
 			return NULL;
 		}
-		if (!it->failed) {
-			hsmca_der_reset(&it->cert);
-			if (hsmca_fastverify(&fv, it->tbs.buf, it->tbs.len, it->sig, it->siglen, &it->err) != 0) {
-				hsmca_error_prefix(&it->err, "the token's signature failed verification; "
-							     "certificate discarded");
-				it->failed = true;
-			} else if (hsmca_signed_build(iss->ca->sigalg, it->tbs.buf, it->tbs.len, it->sig,
-						      it->siglen, &it->cert, &it->err) != 0 ||
-				   !hsmca_signed_holds_tbs(it->cert.buf, it->cert.len, it->tbs.buf, it->tbs.len)) {
-				it->failed = true;
-			} else if (hsmca_issue_record(iss, &it->parsed, &it->plan, it->serial, 20, it->cert.buf,
-						      it->cert.len, true, &it->err) != 0) {
-				it->failed = true;
-				fail_fatal(e, &it->err);
-			}
-		}
-		p->pending[p->n_pending++] = it;
-		if (p->n_pending == COMMIT_EVERY)
-			commit(p);
+		if (it->failed || finish(p, &fv, it) != 0)
+			refuse(e, it);
+		/* The result holds all the commit needs: the item can be reused. */
+		q_push(&p->free, it);
+		if (p->groups[p->fill].n == COMMIT_EVERY)
+			hand_over(p, false);
 	}
 }
 
@@ -397,6 +528,10 @@ static void pipeline_free(struct pipeline *p)
 		hsmca_der_free(&p->items[i].tbs);
 		hsmca_der_free(&p->items[i].cert);
 	}
+	for (i = 0; i < GROUPS * COMMIT_EVERY; i++)
+		free(p->groups[i / COMMIT_EVERY].r[i % COMMIT_EVERY].der);
+	pthread_mutex_destroy(&p->cm);
+	pthread_cond_destroy(&p->cv);
 	q_destroy(&p->free);
 	q_destroy(&p->q1);
 	q_destroy(&p->q2);
@@ -408,11 +543,14 @@ static int pipeline_init(struct pipeline *p, struct engine *e, hsmca_error *err)
 {
 	size_t i;
 
-	memset(p, 0, sizeof(*p));
+	/* No memset: *p comes zeroed from calloc, and writing all of it would make
+	 * the result groups resident before they are used. */
 	p->e = e;
 	q_init(&p->free);
 	q_init(&p->q1);
 	q_init(&p->q2);
+	pthread_mutex_init(&p->cm, NULL);
+	pthread_cond_init(&p->cv, NULL);
 	for (i = 0; i < ITEMS; i++) {
 		hsmca_der_init(&p->items[i].scratch);
 		hsmca_der_init(&p->items[i].tbs);
@@ -467,19 +605,24 @@ int hsmca_issue_run(const struct hsmca_issuer *iss, const struct hsmca_batch_opt
 		pipes[i].started = 2;
 		pthread_create(&pipes[i].th[2], NULL, finish_thread, &pipes[i]);
 		pipes[i].started = 3;
+		pthread_create(&pipes[i].th[3], NULL, commit_thread, &pipes[i]);
+		pipes[i].started = 4;
 		/* Named for top/perf: one line per stage. */
 		pthread_setname_np(pipes[i].th[0], "hsmca-prepare");
 		pthread_setname_np(pipes[i].th[1], "hsmca-sign");
 		pthread_setname_np(pipes[i].th[2], "hsmca-finish");
+		pthread_setname_np(pipes[i].th[3], "hsmca-commit");
 	}
 join:
 	for (i = 0; i < jobs; i++)
 		for (k = 0; k < (unsigned)pipes[i].started; k++)
 			pthread_join(pipes[i].th[k], NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	for (i = 0; i < jobs && stats; i++)
+	for (i = 0; i < jobs && stats; i++) {
 		for (k = 0; k < 3; k++)
 			stats->cpu[k] += pipes[i].cpu[k];
+		stats->cpu[2] += pipes[i].cpu[3]; /* finish includes its commits */
+	}
 	for (i = 0; i < jobs; i++)
 		pipeline_free(&pipes[i]);
 	free(pipes);

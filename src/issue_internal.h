@@ -15,10 +15,11 @@ struct hsmca_plan_input {
 
 /* What the profile decided for one certificate. */
 struct hsmca_plan {
+	/* First, and only sans[0..n_sans) is written (see struct hsmca_csr). */
+	struct hsmca_san sans[HSMCA_ISSUE_MAX_SANS];
 	char cn[128];
 	char o[8][64];
 	size_t n_o;
-	struct hsmca_san sans[HSMCA_ISSUE_MAX_SANS];
 	size_t n_sans;
 	unsigned ku, eku;
 	bool is_ca;
@@ -37,6 +38,10 @@ int hsmca_issue_lint_fast(const struct hsmca_issuer *iss, const struct hsmca_pla
 			  const uint8_t *serial, size_t serial_len, hsmca_error *err);
 int hsmca_issue_lint_full(const struct hsmca_issuer *iss, const struct hsmca_plan *plan,
 			  const struct hsmca_der *tbs, hsmca_error *err);
+/* Fill the issuance record of a signed certificate (issued_at = now). */
+void hsmca_issue_record_fill(const struct hsmca_issuer *iss, const struct hsmca_csr *csr,
+			     const struct hsmca_plan *plan, const uint8_t *serial, size_t serial_len,
+			     const uint8_t *cert, size_t cert_len, struct hsmca_record *rec);
 /* Append the issuance record and the audit event (deferred: group commit). */
 int hsmca_issue_record(const struct hsmca_issuer *iss, const struct hsmca_csr *csr,
 		       const struct hsmca_plan *plan, const uint8_t *serial, size_t serial_len,
