@@ -60,9 +60,9 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev
 say "issuance speed against the token's own signing rate (hsmca bench issue)"
 "$hsmca" bench issue --count 5000
 
-say "SIMULATED cluster: 3 control-plane + 3 worker Talos nodes (the Talos API double from tests/, NOT Talos)"
+say "SIMULATED cluster: 3 control-plane + 3 worker Talos nodes and their kube-apiservers (the Talos and Kubernetes API doubles from tests/, NOT Talos, NOT Kubernetes)"
 cluster="$demo/cluster"
-"$root/tests/doubles/talos_cluster.sh" start "$cluster" 3 3 >/dev/null
+TALOS_CLUSTER_KUBE=1 "$root/tests/doubles/talos_cluster.sh" start "$cluster" 3 3 >/dev/null
 trap '"$root/tests/doubles/talos_cluster.sh" stop "$cluster" >/dev/null 2>&1 || true' EXIT
 . "$cluster/cluster.env"
 cp "$TALOS_TALOSCONFIG" "$demo/talosconfig.before"
@@ -83,6 +83,22 @@ say "independent check of every node (Python gRPC, not hsmca): new talosconfig a
 echo "-- new talosconfig:"; "$root/tests/doubles/talos_cluster.sh" probe "$cluster" "$TALOS_TALOSCONFIG"
 echo "-- talosconfig of the previous access CA:"; "$root/tests/doubles/talos_cluster.sh" probe "$cluster" "$demo/talosconfig.gen1" || true
 
+say "Kubernetes API access CA, dry run: control planes only, each API server checked"
+cp "$KUBE_KUBECONFIG" "$demo/kubeconfig.before"
+kube=(-f "$TALOS_NODE_FILE" rotate-ca --talos=false --kubernetes=true --k8s-node-endpoints "$KUBE_API_URLS")
+(cd "$TALOS_PROJECT" && "$hsmca" "${kube[@]}")
+
+say "Kubernetes: first adoption, then a real rotation (the kubeconfig is re-signed in the token each time)"
+(cd "$TALOS_PROJECT" && "$hsmca" "${kube[@]}" --dry-run=false)
+cp "$KUBE_KUBECONFIG" "$demo/kubeconfig.gen1"
+(cd "$TALOS_PROJECT" && "$hsmca" "${kube[@]}" --dry-run=false)
+"$hsmca" kube issue-config --user alice --group developers --out "$demo/alice.kubeconfig"
+
+say "independent check of every API server (Python, SelfSubjectReview): new kubeconfigs accepted, old refused"
+echo "-- new admin kubeconfig:"; "$root/tests/doubles/talos_cluster.sh" kprobe "$cluster" "$KUBE_KUBECONFIG"
+echo "-- alice:"; "$root/tests/doubles/talos_cluster.sh" kprobe "$cluster" "$demo/alice.kubeconfig"
+echo "-- kubeconfig of the previous access CA:"; "$root/tests/doubles/talos_cluster.sh" kprobe "$cluster" "$demo/kubeconfig.gen1" || true
+
 say "records and audit log"
 "$hsmca" certs list talos-access | head -5
 "$hsmca" audit verify
@@ -96,7 +112,11 @@ What to look at:
   $HSMCA_HOME/audit.log           one hash-chained JSON line per key event and rotation step
   $TALOS_TALOSCONFIG
                                   the talosconfig signed in the token by the new access CA (0600)
-  $TALOS_PROJECT/nodes/           talm node files now carrying the accepted CA
+  $KUBE_KUBECONFIG
+                                  the admin kubeconfig signed in the token by the Kubernetes access CA (0600)
+  $demo/alice.kubeconfig  a user kubeconfig from 'hsmca kube issue-config'
+  $TALOS_PROJECT/nodes/           talm node files now carrying the accepted CAs
+                                  (machine.acceptedCAs; cluster.acceptedCAs on control planes)
   hsmca --home $HSMCA_HOME rotate status      the rotation journal's last run
   hsmca --home $HSMCA_HOME key show talos-access-key
                                   the proof attributes read back from the token

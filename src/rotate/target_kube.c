@@ -7,8 +7,9 @@
  * kube-apiserver, with a SelfSubjectReview over a fresh TLS connection.
  *
  * Why SelfSubjectReview and not GET /version: with anonymous auth enabled
- * (kube-apiserver's default) /version answers 200 to anyone, so a refused
- * client certificate would look accepted.  A SelfSubjectReview says who the
+ * (kube-apiserver's default) /version answers 200 to a request without a
+ * credential, and a Go TLS client leaves out a certificate whose issuer the
+ * server does not name, so a revoked certificate would look accepted.  A SelfSubjectReview says who the
  * server thinks we are: our certificate's CN means accepted; 401, or
  * "system:anonymous" (403 or a review naming it), means refused. */
 #include "rotate/target.h"
