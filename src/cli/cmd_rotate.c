@@ -490,7 +490,8 @@ static int parse_args(int argc, char **argv, struct rc_args *a)
 			     "plane (default https://<node>:6443); --kubeconfig-output where the new\n"
 			     "kubeconfig goes (default: --kubeconfig, replaced).\n"
 			     "Environment: HSMCA_TALOS_DEADLINE (per call, default 30s), HSMCA_ROTATE_SETTLE\n"
-			     "(seconds a node may take to apply a trust change, default 30).");
+			     "(seconds a node may take to act on a trust change: default 30 for Talos,\n"
+			     "180 for Kubernetes, where Talos restarts kube-apiserver).");
 			a->help = true;
 			return CLI_OK;
 		default:

@@ -235,16 +235,16 @@ int hsmca_rot_for_nodes(struct hsmca_rot *r, int step, hsmca_rot_node_fn fn, voi
 	return 0;
 }
 
-unsigned hsmca_rot_settle_seconds(void)
+unsigned hsmca_rot_settle_seconds(const struct hsmca_rot_target *t)
 {
 	const char *e = getenv("HSMCA_ROTATE_SETTLE");
 	char *end;
 	unsigned long v;
 
 	if (!e || !*e)
-		return 30;
+		return t->settle_seconds;
 	v = strtoul(e, &end, 10);
 	if (*end != '\0' || v > 3600)
-		return 30;
+		return t->settle_seconds;
 	return (unsigned)v;
 }

@@ -182,7 +182,7 @@ int hsmca_rot_for_nodes(struct hsmca_rot *r, int step, hsmca_rot_node_fn fn, voi
 void hsmca_rot_pool(size_t n, unsigned parallel, int (*fn)(void *arg, size_t i), void *arg);
 
 /* Seconds a node may take to apply a trust change before it is believed
- * (HSMCA_ROTATE_SETTLE, default 30). */
-unsigned hsmca_rot_settle_seconds(void);
+ * (HSMCA_ROTATE_SETTLE, default the target's settle_seconds). */
+unsigned hsmca_rot_settle_seconds(const struct hsmca_rot_target *t);
 
 #endif

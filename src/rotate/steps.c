@@ -166,7 +166,7 @@ static double mono_now(void)
 static int probe_until(struct hsmca_rot *r, const struct hsmca_rot_node *n, const void *creds,
 		       bool want_accept, char *info, size_t infolen, hsmca_error *err)
 {
-	double end = mono_now() + hsmca_rot_settle_seconds();
+	double end = mono_now() + hsmca_rot_settle_seconds(r->t);
 
 	for (;;) {
 		hsmca_error e = { "", 0 };

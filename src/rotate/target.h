@@ -30,6 +30,9 @@ struct hsmca_rot_target {
 	const char *client_cn;
 	const char *probe_profile;  /* least-privileged profile that can call probe */
 	const char *cred_kind;      /* "talosconfig" */
+	/* How long a node may take to act on a trust change (apid reloads at
+	 * once; Talos restarts kube-apiserver to give it a new bundle). */
+	unsigned settle_seconds;
 
 	/* Credentials from the credential file at `path` (plan->context). */
 	int (*creds_load)(const struct hsmca_rot_plan *p, const char *path, void **creds,

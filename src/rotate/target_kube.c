@@ -304,6 +304,7 @@ const struct hsmca_rot_target hsmca_rot_target_kube = {
 	.client_cn = "hsmca-admin",
 	.probe_profile = "kube-user",
 	.cred_kind = "kubeconfig",
+	.settle_seconds = 180,
 	.creds_load = kube_creds_load,
 	.creds_from_pem = kube_creds_from_pem,
 	.creds_free = kube_creds_free,

@@ -298,6 +298,7 @@ const struct hsmca_rot_target hsmca_rot_target_talos = {
 	.client_cn = "hsmca-admin",
 	.probe_profile = "talos-reader",
 	.cred_kind = "talosconfig",
+	.settle_seconds = 30,
 	.creds_load = talos_creds_load,
 	.creds_from_pem = talos_creds_from_pem,
 	.creds_free = talos_creds_free,
