@@ -424,6 +424,96 @@ static void test_exec_failures(void **state)
 
 /* ---- helpers of the module ------------------------------------------- */
 
+/* ---- writing ------------------------------------------------------------ */
+
+static void test_write_round_trip(void **state)
+{
+	struct fx *f = *state;
+	hsmca_kubeconfig_spec sp = { .name = "admin@prod-1", .user = "admin@prod-1",
+				     .server = "https://10.0.0.1:6443", .tls_server_name = "kubernetes",
+				     .ca_pem = CA, .crt_pem = CERT, .key_pem = KEY };
+	hsmca_kubeconfig *kc = NULL;
+	hsmca_error err = { 0 };
+	struct stat st;
+
+	assert_int_equal(hsmca_kubeconfig_write(f->path, &sp, &err), 0);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(hsmca_kubeconfig_load(f->path, NULL, &kc, &err), 0);
+	assert_string_equal(kc->context, "admin@prod-1");
+	assert_string_equal(kc->server, "https://10.0.0.1:6443");
+	assert_string_equal(kc->tls_server_name, "kubernetes");
+	assert_memory_equal(kc->ca_pem, CA, strlen(CA));
+	assert_memory_equal(kc->cert_pem, CERT, strlen(CERT));
+	assert_int_equal(kc->key_len, strlen(KEY));
+	assert_memory_equal(kc->key_pem, KEY, strlen(KEY));
+	hsmca_kubeconfig_free(kc);
+	/* Replacing our own one-context file is allowed (a rotation does it). */
+	sp.crt_pem = CA;
+	assert_int_equal(hsmca_kubeconfig_write(f->path, &sp, &err), 0);
+	assert_int_equal(hsmca_kubeconfig_load(f->path, NULL, &kc, &err), 0);
+	assert_memory_equal(kc->cert_pem, CA, strlen(CA));
+	hsmca_kubeconfig_free(kc);
+}
+
+static void test_write_refusals(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		const char *name, *server, *needle;
+	} bad[] = {
+		{ "a\"b", "https://h:1", "may hold only" },
+		{ "x\ny", "https://h:1", "may hold only" },
+		{ "", "https://h:1", "1 to 253" },
+		{ "ok", "http://h:1", "https://" },
+		{ "ok", "https://h:1/a b", "does not belong" },
+		{ "ok", "https://h\":1", "does not belong" },
+		{ "ok", "https://", "https://" },
+	};
+	hsmca_kubeconfig_spec sp = { .user = "u", .ca_pem = CA, .crt_pem = CERT, .key_pem = KEY };
+	hsmca_error err = { 0 };
+	char *text = NULL;
+	size_t i, len = 0;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		sp.name = bad[i].name;
+		sp.server = bad[i].server;
+		assert_int_equal(hsmca_kubeconfig_render(&sp, &text, &len, &err), -1);
+		assert_null(text);
+		if (!strstr(err.msg, bad[i].needle))
+			fail_msg("case %zu: \"%s\" does not mention \"%s\"", i, err.msg, bad[i].needle);
+	}
+	sp.name = "ok";
+	sp.server = "https://h:1";
+	sp.key_pem = NULL;
+	assert_int_equal(hsmca_kubeconfig_render(&sp, &text, &len, &err), -1);
+	assert_non_null(strstr(err.msg, "required"));
+	assert_int_equal(access(f->path, F_OK), -1); /* nothing written on refusal */
+}
+
+static void test_write_keeps_other_contexts(void **state)
+{
+	struct fx *f = *state;
+	hsmca_kubeconfig_spec sp = { .name = "one", .user = "u", .server = "https://h:1",
+				     .ca_pem = CA, .crt_pem = CERT, .key_pem = KEY };
+	hsmca_error err = { 0 };
+	struct stat before, after;
+
+	write_config(f, "", "    token: t\n"); /* contexts "one" and "two" */
+	assert_int_equal(stat(f->path, &before), 0);
+	assert_int_equal(hsmca_kubeconfig_replace_ok(f->path, "one", &err), -1);
+	assert_non_null(strstr(err.msg, "also holds context \"two\""));
+	assert_int_equal(hsmca_kubeconfig_write(f->path, &sp, &err), -1);
+	assert_int_equal(stat(f->path, &after), 0);
+	assert_int_equal(before.st_ino, after.st_ino);
+	assert_int_equal(before.st_size, after.st_size);
+	/* A missing or empty file may be written. */
+	assert_int_equal(hsmca_kubeconfig_replace_ok("/nonexistent/dir/x", "one", &err), 0);
+	write_file(f->dir, "empty", "", 0600);
+	snprintf(f->path, sizeof(f->path), "%s/empty", f->dir);
+	assert_int_equal(hsmca_kubeconfig_replace_ok(f->path, "one", &err), 0);
+}
+
 static void test_base64_and_time(void **state)
 {
 	uint8_t *out = NULL;
@@ -469,6 +559,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exec_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_client_cert, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_failures, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_keeps_other_contexts, setup, teardown),
 		cmocka_unit_test(test_base64_and_time),
 	};
 
