@@ -57,6 +57,11 @@ bool cli_argv_has_pin_value(int argc, char **argv);
 /* Print the help of a subcommand from the table. */
 void cli_print_synopsis(FILE *f, const char *name);
 
+struct hsmca_rot_issued;
+/* What `talos issue-config` / `kube issue-config` wrote: JSON with --json,
+ * else one line naming `what` (the role or profile). */
+void cli_print_issued(const char *file, const char *what, const struct hsmca_rot_issued *info);
+
 int cmd_init(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_key(int argc, char **argv);

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
 
 #include "common/util.h"
 #include "rotate/rotate.h"
@@ -90,24 +89,7 @@ static int issue_config(int argc, char **argv)
 		cli_failf("kube issue-config: %s", err.msg);
 		goto out;
 	}
-	if (cli.json) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "file", json_object_new_string(out));
-		json_object_object_add(o, "ca", json_object_new_string(info.ca));
-		json_object_object_add(o, "profile", json_object_new_string(info.profile));
-		json_object_object_add(o, "context", json_object_new_string(info.context));
-		json_object_object_add(o, "subject", json_object_new_string(info.subject));
-		json_object_object_add(o, "serial", json_object_new_string(info.serial));
-		json_object_object_add(o, "not_after", json_object_new_string(info.not_after));
-		json_object_object_add(o, "sha256", json_object_new_string(info.fingerprint));
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
-		json_object_put(o);
-	} else {
-		printf("wrote %s (mode 0600, context %s): %s certificate %s, serial %s, valid until %s, "
-		       "signed by %s\n", out, info.context, info.profile, info.subject, info.serial,
-		       info.not_after, info.ca);
-	}
+	cli_print_issued(out, info.profile, &info);
 	ret = CLI_OK;
 out:
 	cli_close(s);

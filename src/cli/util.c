@@ -7,7 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
 #include <openssl/crypto.h>
+
+#include "rotate/rotate.h"
 
 struct cli_globals cli;
 
@@ -189,4 +192,27 @@ int cli_read_new_pin(const char *source, const char *what, struct hsmca_pin *pin
 		return hsmca_error_set(err, "the two entries of the new %s differ; nothing changed", what);
 	}
 	return 0;
+}
+
+void cli_print_issued(const char *file, const char *what, const struct hsmca_rot_issued *info)
+{
+	json_object *o;
+
+	if (!cli.json) {
+		printf("wrote %s (mode 0600, context %s): %s certificate %s, serial %s, valid until "
+		       "%s, signed by %s\n", file, info->context, what, info->subject, info->serial,
+		       info->not_after, info->ca);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "file", json_object_new_string(file));
+	json_object_object_add(o, "ca", json_object_new_string(info->ca));
+	json_object_object_add(o, "profile", json_object_new_string(info->profile));
+	json_object_object_add(o, "context", json_object_new_string(info->context));
+	json_object_object_add(o, "subject", json_object_new_string(info->subject));
+	json_object_object_add(o, "serial", json_object_new_string(info->serial));
+	json_object_object_add(o, "not_after", json_object_new_string(info->not_after));
+	json_object_object_add(o, "sha256", json_object_new_string(info->fingerprint));
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+	json_object_put(o);
 }

@@ -205,6 +205,9 @@ int hsmca_rot_issue_kubeconfig(struct hsmca_session *s, const struct hsmca_rot_k
 		hsmca_error_set(err, "no API server URL: give --server URL");
 		goto out;
 	}
+	/* "admin@prod" names a context by the user@cluster habit: keep "prod". */
+	if (strrchr(cluster, '@'))
+		cluster = strrchr(cluster, '@') + 1;
 	snprintf(name, sizeof(name), "%s@%s", rq->user, cluster);
 	if (hsmca_rot_issue_client_as(s, ca, profile, rq->user, rq->admin ? NULL : subject,
 				      rq->validity, &crt, &key, err) != 0)

@@ -23,10 +23,10 @@ set -euo pipefail
 : "${HSMCA:?path of the hsmca binary}"
 ROTATE_LIB_ONLY=1 . "$HSMCA_TEST_SRCDIR/tests/integration/rotate_basic.sh"
 
-NCP=3
-
-# kube_setup: rot_setup with the Kubernetes double (3 cp + 1 worker).
+# kube_setup CP WORKERS: rot_setup with the Kubernetes double (one API
+# server per control plane); TALOS_CLUSTER_KUBE_* switches pass through.
 kube_setup() {
+	NCP=$1
 	it_setup
 	cd "$WORK"
 	mkdir -p "$WORK/outs"
@@ -34,7 +34,7 @@ kube_setup() {
 	"$HSMCA" init --softhsm >/dev/null 2>&1 || { it_fail "hsmca init --softhsm"; return 1; }
 	C=$WORK/cluster
 	it_defer "$CLUSTER_SH" stop "$C"
-	TALOS_CLUSTER_KUBE=1 TALOS_CLUSTER_DEADLINE=900 "$CLUSTER_SH" start "$C" "$NCP" 1 \
+	TALOS_CLUSTER_KUBE=1 TALOS_CLUSTER_DEADLINE=900 "$CLUSTER_SH" start "$C" "$1" "$2" \
 		>"$WORK/cluster.out" 2>&1 || { cat "$WORK/cluster.out" >&2; it_fail "start the simulated cluster"; return 1; }
 	# shellcheck disable=SC1091
 	. "$C/cluster.env"
@@ -63,17 +63,19 @@ kcurrent() {
 	cat "$HSMCA_HOME/kubernetes/access-ca" 2>/dev/null || true
 }
 
-# kprobe_expect KUBECONFIG WANT [USER]: every API server answers the
-# independent probe with WANT ("ok USER" or "refused 401").
+# kprobe_expect KUBECONFIG WANT [ssr|version]: every API server answers the
+# independent probe with WANT ("ok USER", "refused 401"; with version, "ok"
+# is followed by the server's version).
 kprobe_expect() {
-	local kc=$1 want=$2 out bad n
-	out=$("$CLUSTER_SH" kprobe "$C" "$kc" 2>&1) || true
-	bad=$(printf '%s\n' "$out" | awk -v w="$want" '{ $1 = ""; sub(/^ /, "") } $0 != w')
+	local kc=$1 want=$2 mode=${3:-ssr} out bad n
+	out=$("$CLUSTER_SH" kprobe "$C" "$kc" "$mode" 2>&1) || true
+	bad=$(printf '%s\n' "$out" | awk -v w="$want" -v m="$mode" '{ $1 = ""; sub(/^ /, "") }
+		(m == "ssr" && $0 != w) || (m != "ssr" && index($0, w) != 1)')
 	n=$(printf '%s\n' "$out" | grep -c .)
 	if [[ -z "$bad" && $n == "$NCP" ]]; then
-		it_pass "$(basename "$kc"): \"$want\" from all $NCP API servers"
+		it_pass "$(basename "$kc") ($mode): \"$want\" from all $NCP API servers"
 	else
-		it_fail "$(basename "$kc"): expected \"$want\" from all $NCP API servers, got: $out"
+		it_fail "$(basename "$kc") ($mode): expected \"$want\" from all $NCP API servers, got: $out"
 	fi
 }
 
@@ -172,9 +174,11 @@ sys.exit(0 if s["distrust-old"]["state"] == "pending" else 1)' "$st"; then
 	fi
 }
 
+[[ ${KUBE_LIB_ONLY:-0} == 1 ]] && return 0
+
 # ---------------------------------------------------------------- test
 
-kube_setup
+kube_setup 3 1
 cp "$KC" "$WORK/cluster-ca.kc"        # the original: signed by the cluster's Kubernetes CA
 kprobe_expect "$KC" "ok kubernetes-admin"
 

@@ -21,48 +21,12 @@
 set -euo pipefail
 . "${HSMCA_TEST_SRCDIR:?}/tests/integration/lib/common.sh"
 : "${HSMCA:?path of the hsmca binary}"
-ROTATE_LIB_ONLY=1 . "$HSMCA_TEST_SRCDIR/tests/integration/rotate_basic.sh"
 
-NCP=2
-it_setup
-cd "$WORK"
-mkdir -p "$WORK/outs"
-OUTN=0
-"$HSMCA" init --softhsm >/dev/null 2>&1 || it_fail "hsmca init --softhsm"
-C=$WORK/cluster
-it_defer "$CLUSTER_SH" stop "$C"
-TALOS_CLUSTER_KUBE=1 TALOS_CLUSTER_KUBE_ANON=drop-untrusted TALOS_CLUSTER_KUBE_CA_DOC=cp2 \
-	TALOS_CLUSTER_DEADLINE=900 "$CLUSTER_SH" start "$C" "$NCP" 1 >"$WORK/cluster.out" 2>&1 ||
-	{ cat "$WORK/cluster.out" >&2; it_fail "start the simulated cluster"; }
-# shellcheck disable=SC1091
-. "$C/cluster.env"
-it_register_pid "$TALOS_DOUBLE_PID"
-it_register_pid "$KUBE_DOUBLE_PID"
-PROJECT=$TALOS_PROJECT
-NODEFILE=$TALOS_NODE_FILE
-TC=$TALOS_TALOSCONFIG
-CONTROL=$TALOS_CONTROL
-KC=$KUBE_KUBECONFIG
-export HSMCA_TALOS_DEADLINE=4 HSMCA_ROTATE_SETTLE=4 ROT_SECRET_FILES=kubeconfig
-unset HSMCA_FAULT KUBECONFIG
+KUBE_LIB_ONLY=1 . "$HSMCA_TEST_SRCDIR/tests/integration/rotate_kube.sh"
+TALOS_CLUSTER_KUBE_ANON=drop-untrusted TALOS_CLUSTER_KUBE_CA_DOC=cp2 kube_setup 2 1
+export HSMCA_ROTATE_SETTLE=4
 
 KROT=(-f "$NODEFILE" rotate-ca --talos=false --kubernetes=true --k8s-node-endpoints "$KUBE_API_URLS")
-
-kcurrent() { cat "$HSMCA_HOME/kubernetes/access-ca" 2>/dev/null || true; }
-
-# kprobe_lines KUBECONFIG [ssr|version]: "<name> <result...>" per API server.
-kprobe_lines() { "$CLUSTER_SH" kprobe "$C" "$@" 2>&1 || true; }
-
-kprobe_expect() {
-	local kc=$1 want=$2 mode=${3:-ssr} out bad
-	out=$(kprobe_lines "$kc" "$mode")
-	bad=$(printf '%s\n' "$out" | awk -v w="$want" '{ $1 = ""; sub(/^ /, "") } $0 !~ "^" w')
-	if [[ -z "$bad" && $(printf '%s\n' "$out" | grep -c .) == "$NCP" ]]; then
-		it_pass "$(basename "$kc") ($mode): \"$want\" from all $NCP API servers"
-	else
-		it_fail "$(basename "$kc") ($mode): expected \"$want\" from all $NCP API servers, got: $out"
-	fi
-}
 
 # knode NAME: "cluster=<fps> kube=<fps>" of one node.
 knode() {
