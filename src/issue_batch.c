@@ -308,11 +308,14 @@ static void *sign_thread(void *arg)
 				fail_fatal(p->e, &it->err);
 			}
 		}
-		if (it->end)
+		if (it->end) {
 			p->cpu[1] = thread_cpu();
-		q_push(&p->q2, it);
-		if (it->end)
+			q_push(&p->q2, it);
 			return NULL;
+		}
+		/* Not a field of it after this push: finish recycles items at once,
+		 * and prepare may already be refilling this one. */
+		q_push(&p->q2, it);
 	}
 }
 
