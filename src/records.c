@@ -26,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,27 +41,26 @@
 #define LINE_MAX_BYTES 16384
 #define SERIAL_MAX 20
 /* The serial set keeps a keyed 62-bit fingerprint per serial, not the
- * serial: 8 bytes an entry keeps 100,000 certificates in about 1 MB.  A
+ * serial: 8 bytes an entry keeps 100,000 certificates in about 800 KB.  A
  * fingerprint collision can only make a fresh serial look used (it is
  * redrawn), never let a used one through.  Slot value: fingerprint | 1
  * (occupied) | ENT_RECORDED. */
 #define ENT_RECORDED 0x2u
 #define SLOT_BUSY 0x1u
 
-/* The set is cut into segments by the top bits of the fingerprint, each
- * growing on its own: a growth copies 1/64 of the set, so there is never a
- * moment when the old and the new table of the whole set are both resident
- * (that was half a megabyte of peak RSS at 100,000 serials). */
-#define SET_SEGS 64
-
-struct set_seg {
-	uint64_t *slots; /* 0 = empty */
-	size_t n;
-	size_t nslots;   /* power of two, or 0 before the first insert */
-};
+/* The set is a sorted array of fingerprints (8 bytes each, no empty slots:
+ * ~800 KB at 100,000) plus a small hash table of recent inserts, merged into
+ * the array when it holds DELTA_MAX.  The array is its own mapping, grown
+ * with mremap(): a growth moves page tables, never copies, so there is no
+ * moment with two copies of the set resident. */
+#define DELTA_SLOTS 2048 /* power of two */
+#define DELTA_MAX 1024
 
 struct serial_set {
-	struct set_seg seg[SET_SEGS];
+	uint64_t *sorted; /* by value with the flag bits cleared */
+	size_t n, map_bytes;
+	uint64_t delta[DELTA_SLOTS]; /* 0 = empty */
+	size_t n_delta;
 	uint64_t seed;
 };
 
@@ -509,39 +509,83 @@ static uint64_t set_key(const struct serial_set *s, const uint8_t *p, size_t n)
 	return (set_hash(s, p, n) & ~(uint64_t)3) | SLOT_BUSY;
 }
 
-static struct set_seg *set_seg(struct serial_set *s, uint64_t key)
-{
-	return &s->seg[key >> 58];
-}
+#define KEY_OF(v) ((v) & ~(uint64_t)ENT_RECORDED)
 
-/* The slot holding `key`, or the empty slot where it would go. */
-static size_t set_find(const struct set_seg *g, uint64_t key)
+/* The delta slot holding `key`, or the empty slot where it would go. */
+static size_t delta_find(const struct serial_set *s, uint64_t key)
 {
-	size_t mask = g->nslots - 1, i = (size_t)(key >> 2) & mask;
+	size_t i = (size_t)(key >> 2) & (DELTA_SLOTS - 1);
 
 	for (;;) {
-		uint64_t v = g->slots[i];
+		uint64_t v = s->delta[i];
 
-		if (v == 0 || (v & ~(uint64_t)ENT_RECORDED) == key)
+		if (v == 0 || KEY_OF(v) == key)
 			return i;
-		i = (i + 1) & mask;
+		i = (i + 1) & (DELTA_SLOTS - 1);
 	}
 }
 
-static int set_grow(struct set_seg *g)
+/* The entry of the sorted array holding `key`, or NULL. */
+static uint64_t *sorted_find(const struct serial_set *s, uint64_t key)
 {
-	size_t nslots = g->nslots ? g->nslots * 2 : 64, i;
-	uint64_t *slots = calloc(nslots, sizeof(*slots)), *old = g->slots;
-	size_t old_n = g->nslots;
+	size_t lo = 0, hi = s->n;
 
-	if (!slots)
-		return -1;
-	g->slots = slots;
-	g->nslots = nslots;
-	for (i = 0; i < old_n; i++)
-		if (old[i])
-			g->slots[set_find(g, old[i] & ~(uint64_t)ENT_RECORDED)] = old[i];
-	free(old);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint64_t v = KEY_OF(s->sorted[mid]);
+
+		if (v == key)
+			return &s->sorted[mid];
+		if (v < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int u64_cmp(const void *pa, const void *pb)
+{
+	uint64_t a = KEY_OF(*(const uint64_t *)pa), b = KEY_OF(*(const uint64_t *)pb);
+
+	return a < b ? -1 : a > b;
+}
+
+/* Move the delta into the sorted array: sort it, grow the array's mapping,
+ * merge from the back in place. */
+static int set_merge(struct serial_set *s)
+{
+	uint64_t d[DELTA_MAX];
+	size_t nd = 0, added, i, need, k;
+
+	for (i = 0; i < DELTA_SLOTS; i++)
+		if (s->delta[i])
+			d[nd++] = s->delta[i];
+	added = nd;
+	qsort(d, nd, sizeof(d[0]), u64_cmp);
+	need = (s->n + nd) * sizeof(uint64_t);
+	if (need > s->map_bytes) {
+		size_t bytes = (need + 65535) & ~(size_t)65535;
+		void *m = s->sorted ? mremap(s->sorted, s->map_bytes, bytes, MREMAP_MAYMOVE)
+				    : mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+					   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (m == MAP_FAILED)
+			return -1;
+		s->sorted = m;
+		s->map_bytes = bytes;
+	}
+	i = s->n;
+	k = s->n + nd;
+	while (nd > 0) {
+		if (i > 0 && KEY_OF(s->sorted[i - 1]) > KEY_OF(d[nd - 1]))
+			s->sorted[--k] = s->sorted[--i];
+		else
+			s->sorted[--k] = d[--nd];
+	}
+	s->n += added;
+	memset(s->delta, 0, sizeof(s->delta));
+	s->n_delta = 0;
 	return 0;
 }
 
@@ -550,56 +594,49 @@ static int set_grow(struct set_seg *g)
 static int set_insert(struct serial_set *s, const uint8_t *p, size_t n, uint8_t flag,
 		      uint8_t *flags)
 {
-	struct set_seg *g;
-	uint64_t key;
+	uint64_t key, *hit;
 	size_t slot;
 
 	serial_strip(&p, &n);
 	key = set_key(s, p, n);
-	g = set_seg(s, key);
-	if (g->nslots) {
-		slot = set_find(g, key);
-		if (g->slots[slot]) {
-			if (flags)
-				*flags = (uint8_t)(g->slots[slot] & ENT_RECORDED);
-			g->slots[slot] |= flag;
-			return 1;
-		}
+	slot = delta_find(s, key);
+	hit = s->delta[slot] ? &s->delta[slot] : sorted_find(s, key);
+	if (hit) {
+		if (flags)
+			*flags = (uint8_t)(*hit & ENT_RECORDED);
+		*hit |= flag;
+		return 1;
 	}
-	/* Linear probing stays short under a 0.85 load factor at this size. */
-	if ((g->n + 1) * 100 > g->nslots * 85 && set_grow(g) != 0)
+	s->delta[slot] = key | flag;
+	s->n_delta++;
+	if (s->n_delta == DELTA_MAX && set_merge(s) != 0) {
+		/* Keep the set whole: take the serial back out of the full delta. */
+		s->delta[slot] = 0;
+		s->n_delta--;
 		return -1;
-	g->slots[set_find(g, key)] = key | flag;
-	g->n++;
+	}
 	return 0;
 }
 
 static bool set_has(struct serial_set *s, const uint8_t *p, size_t n)
 {
-	struct set_seg *g;
 	uint64_t key;
 
 	serial_strip(&p, &n);
 	key = set_key(s, p, n);
-	g = set_seg(s, key);
-	return g->nslots && g->slots[set_find(g, key)] != 0;
+	return s->delta[delta_find(s, key)] != 0 || sorted_find(s, key) != NULL;
 }
 
 static size_t set_bytes(const struct serial_set *s)
 {
-	size_t i, n = 0;
-
-	for (i = 0; i < SET_SEGS; i++)
-		n += s->seg[i].nslots * sizeof(uint64_t);
-	return n;
+	return s->map_bytes + sizeof(s->delta);
 }
 
 static void set_free(struct serial_set *s)
 {
-	size_t i;
-
-	for (i = 0; i < SET_SEGS; i++)
-		free(s->seg[i].slots);
+	if (s->sorted)
+		munmap(s->sorted, s->map_bytes);
+	s->sorted = NULL;
 }
 
 /* ---- records ---------------------------------------------------------- */
