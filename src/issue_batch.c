@@ -130,6 +130,24 @@ static void q_push(struct queue *q, struct item *it)
 	pthread_mutex_unlock(&q->m);
 }
 
+/* Queue n items under one lock with one wake-up: the sign thread hands on
+ * its work this way, so the finish thread is woken once per handful of
+ * certificates, not once per certificate, and the futex calls stay off the
+ * token's thread. */
+static void q_push_many(struct queue *q, struct item *const *its, size_t n)
+{
+	size_t i;
+
+	if (n == 0)
+		return;
+	pthread_mutex_lock(&q->m);
+	for (i = 0; i < n; i++)
+		q->slot[(q->head + q->count + i) % (ITEMS + 1)] = its[i];
+	q->count += n;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->m);
+}
+
 /* Take every queued item (at least one), so a thread wakes once per burst
  * rather than once per certificate. */
 static size_t q_pop_all(struct queue *q, struct item **out, size_t max)
@@ -284,16 +302,22 @@ static void *prepare_thread(void *arg)
 	}
 }
 
+/* Signed items are handed on in handfuls of HANDOFF, and whatever is held
+ * whenever the input runs dry, so nothing waits for a handful to fill. */
+#define HANDOFF 8
+
 static void *sign_thread(void *arg)
 {
 	struct pipeline *p = arg;
-	struct item *burst[ITEMS];
-	size_t n = 0, b = 0;
+	struct item *burst[ITEMS], *out[HANDOFF];
+	size_t n = 0, b = 0, n_out = 0;
 
 	for (;;) {
 		struct item *it;
 
 		if (b == n) {
+			q_push_many(&p->q2, out, n_out);
+			n_out = 0;
 			n = q_pop_all(&p->q1, burst, ITEMS);
 			b = 0;
 		}
@@ -310,12 +334,17 @@ static void *sign_thread(void *arg)
 		}
 		if (it->end) {
 			p->cpu[1] = thread_cpu();
-			q_push(&p->q2, it);
+			out[n_out++] = it;
+			q_push_many(&p->q2, out, n_out);
 			return NULL;
 		}
-		/* Not a field of it after this push: finish recycles items at once,
+		/* Not a field of it once handed on: finish recycles items at once,
 		 * and prepare may already be refilling this one. */
-		q_push(&p->q2, it);
+		out[n_out++] = it;
+		if (n_out == HANDOFF) {
+			q_push_many(&p->q2, out, n_out);
+			n_out = 0;
+		}
 	}
 }
 
