@@ -9,7 +9,8 @@
  * recorded (records.h) and audit-logged before it is handed out.
  *
  * Batch issuance runs `jobs` pipelines; each owns one token session (a
- * signer thread) and one host thread (CSR checks, TBS, records, output). */
+ * signer thread) and three host threads: CSR checks and TBS; verification
+ * and assembly; group commits of audit events and records (issue_batch.c). */
 #ifndef HSMCA_ISSUE_H
 #define HSMCA_ISSUE_H
 
@@ -107,7 +108,10 @@ struct hsmca_batch_ops {
 	/* Fill csr and len with the next CSR (bytes stay valid until `done` for
 	 * that item); return 1 if one was given, 0 at the end, -1 on error. */
 	int (*next)(void *arg, size_t *item, const uint8_t **csr, size_t *len, hsmca_error *err);
-	/* Called once per item, from worker threads (serialised by the engine). */
+	/* Called once per item, from worker threads (serialised by the engine),
+	 * in no particular order: a refused item at once, an issued one after
+	 * the group commit that made its record and audit event durable.
+	 * cert->subject is the RFC 4514 subject, as hsmca_issue_one() gives it. */
 	void (*done)(void *arg, size_t item, const struct hsmca_issued *cert, const hsmca_error *err);
 	void *arg;
 };
