@@ -372,6 +372,8 @@ static char *kubeconfig_text(const char *server, const char *ca_pem, size_t ca_l
 	char *out = NULL;
 	int n;
 
+	if (!ca64 || !c64 || !k64) /* also tells GCC -O2 under ASan they are set */
+		abort();
 	n = asprintf(&out,
 		     "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n"
 		     "    server: %s\n    certificate-authority-data: %s\n%s%s%s"
