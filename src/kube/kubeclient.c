@@ -230,8 +230,8 @@ int hsmca_kube_open(hsmca_kubeconfig *kc, const hsmca_kube_options *opt, hsmca_k
 {
 	hsmca_kube *k;
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return hsmca_error_set(err, "cannot initialise libcurl");
+	if (hsmca_curl_open(err) != 0)
+		return hsmca_error_prefix(err, "Kubernetes client");
 	k = calloc(1, sizeof(*k));
 	if (!k)
 		return hsmca_error_set(err, "out of memory");

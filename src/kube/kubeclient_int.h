@@ -2,7 +2,7 @@
 #ifndef HSMCA_KUBE_KUBECLIENT_INT_H
 #define HSMCA_KUBE_KUBECLIENT_INT_H
 
-#include <curl/curl.h>
+#include "common/curl_dl.h"
 
 #include "kube/kubeclient.h"
 

@@ -8,19 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
+#include "common/curl_dl.h"
 
 #include "common/util.h"
 #include "talos/grpc.h"
 #include "talos/pb.h"
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_OK;
-
-static void curl_init_once(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static int parse_deadline_env(unsigned *ms, hsmca_error *err)
 {
@@ -125,11 +117,9 @@ int hsmca_talos_client_new(const struct hsmca_talos_creds *c, const char *endpoi
 	hsmca_talos_client *cl;
 	curl_version_info_data *vi;
 
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_rc != CURLE_OK) {
-		return hsmca_talos_seterr(err, HSMCA_TALOS_E_LOCAL,
-					  "talos client: curl_global_init failed (%s)",
-					  curl_easy_strerror(curl_init_rc));
+	if (hsmca_curl_open(err) != 0) {
+		err->code = HSMCA_TALOS_E_LOCAL;
+		return hsmca_error_prefix(err, "talos client");
 	}
 	vi = curl_version_info(CURLVERSION_NOW);
 	if (!(vi->features & CURL_VERSION_HTTP2) || !(vi->features & CURL_VERSION_SSL)) {

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
+#include "common/curl_dl.h"
 
 #include "common/error.h"
 #include "talos/pb.h"
