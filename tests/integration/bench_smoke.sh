@@ -37,7 +37,7 @@ done
 raw1=$(sed -n 's/^raw C_Sign, 1 session: *\([0-9.]*\) \/s$/\1/p' bench1.txt)
 rate=$(sed -n 's/^issuance, *1 session *: *\([0-9.]*\) certs\/s .*/\1/p' bench1.txt)
 count=$(sed -n 's/^issuance.*(\([0-9]*\) certificates from .*/\1/p' bench1.txt)
-ratio=$(sed -n 's/^ratio issuance \/ raw C_Sign (1 session): \([0-9.]*\)$/\1/p' bench1.txt)
+ratio=$(sed -n 's/^ratio issuance \/ raw C_Sign (1 session): \([0-9.]*\).*$/\1/p' bench1.txt)
 rss=$(sed -n 's/^peak RSS: *\([0-9.]*\) MB$/\1/p' bench1.txt)
 positive "raw C_Sign rate" "$raw1"
 positive "issuance rate" "$rate"
@@ -73,7 +73,8 @@ path, jobs, csr_key, key_type, count = sys.argv[1], int(sys.argv[2]), sys.argv[3
 d = json.load(open(path))
 bad = []
 want = {"token", "key_type", "csr_key", "count", "jobs", "raw_sign_per_s_1_session", "issue_per_s",
-        "ratio_vs_raw_1_session", "peak_rss_kb", "peak_rss_kb_before_issuance"}
+        "ratio_vs_raw_1_session", "peak_rss_kb", "peak_rss_kb_before_issuance", "rounds",
+        "round_ratio_min", "round_ratio_max"}
 if jobs > 1:
     want |= {"raw_sign_per_s_jobs_sessions", "ratio_vs_raw_jobs_sessions"}
 if set(d) != want:
@@ -104,6 +105,22 @@ done
 it_ok "$HSMCA" --json bench issue --count 100 --key-type ec-p384 >b-p384ca.json
 it_ok check_json b-p384ca.json 1 ec-p256 ec-p384 100
 
+# From 5,000 certificates raw signing and issuance alternate in 5 rounds: every
+# certificate is issued once, and the ratio over the sums lies between the
+# per-round ratios (it is their weighted mean).
+it_ok "$HSMCA" --json bench issue --count 5000 >b-rounds.json
+it_ok check_json b-rounds.json 1 ec-p256 ec-p256 5000
+"$IT_PYTHON" - b-rounds.json <<'EOF' && it_pass "5 alternating rounds; ratio within the per-round range" ||
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["rounds"] == 5, d["rounds"]
+assert d["round_ratio_min"] - 1e-9 <= d["ratio_vs_raw_1_session"] <= d["round_ratio_max"] + 1e-9, d
+EOF
+	it_fail "rounds: $(cat b-rounds.json)"
+text=$(it_ok "$HSMCA" bench issue --count 5000)
+[[ "$text" == *"(5 alternating rounds; per round "* ]] && it_pass "text output names the rounds" ||
+	it_fail "text output: $text"
+
 # --- usage errors ------------------------------------------------------------------------
 it_expect_fail 2 "--count" "$HSMCA" bench issue --count 99
 it_expect_fail 2 "--count" "$HSMCA" bench issue --count lots
@@ -119,8 +136,8 @@ it_assert_eq "" "$(ls -A "$TMPDIR")" "bench scratch directories removed"
 it_assert_eq "$state_before" "$(it_snapshot_dir "$HSMCA_HOME/cas")" "bench touched no CA or its records"
 gen=$(grep -c '"event":"generate".*"purpose":"benchmark"' "$HSMCA_HOME/audit.log" || true)
 des=$(grep -c '"event":"destroy".*"purpose":"benchmark"' "$HSMCA_HOME/audit.log" || true)
-it_assert_eq 7 "$gen" "7 benchmark key generations audited"
-it_assert_eq 7 "$des" "7 benchmark key destructions audited"
+it_assert_eq 9 "$gen" "9 benchmark key generations audited (one per successful run)"
+it_assert_eq 9 "$des" "9 benchmark key destructions audited"
 it_ok "$HSMCA" audit verify >/dev/null
 
 it_summary
