@@ -386,15 +386,16 @@ static int bench_issue(int argc, char **argv)
 	ops.arg = &pool;
 	memset(&st, 0, sizeof(st));
 	rss_before = 0;
-	cli_info("hsmca: bench: %zu round%s of raw C_Sign (%zu signatures in all, 1 session%s) and "
-		 "issuance (%zu certificates in all from %s CSRs, %u session%s)\n", rounds,
-		 rounds == 1 ? "" : "s", raw_n, jobs > 1 ? ", then the same with the sessions" : "",
-		 count, csr_key, jobs, jobs == 1 ? "" : "s");
 	for (r = 0; r < rounds; r++) {
 		struct hsmca_batch_stats rs;
-		size_t rn = raw_n / rounds;
+		size_t rn = raw_n / rounds, first = pool.next;
+		char round[32] = "";
 		double rr;
 
+		if (rounds > 1)
+			snprintf(round, sizeof(round), " (round %zu of %zu)", r + 1, rounds);
+		cli_info("hsmca: bench: raw C_Sign, %zu signatures, 1 session%s%s\n", rn,
+			 jobs > 1 ? ", then the same over the sessions" : "", round);
 		if ((rr = raw_rate(s, key, ca->sigalg, 1, rn, &err)) < 0)
 			goto fail;
 		raw1_n += rn;
@@ -410,6 +411,8 @@ static int bench_issue(int argc, char **argv)
 		if (r == 0)
 			rss_before = peak_rss_kb();
 		pool.count = r + 1 == rounds ? count : count / rounds * (r + 1);
+		cli_info("hsmca: bench: issuing %zu certificates from %s CSRs, %u session%s%s\n",
+			 pool.count - first, csr_key, jobs, jobs == 1 ? "" : "s", round);
 		if (hsmca_issue_run(&iss, &bo, &ops, &rs, &err) != 0)
 			goto fail;
 		st.issued += rs.issued;
