@@ -160,6 +160,7 @@ json_object *hsmca_rot_plan_to_json(const struct hsmca_rot_plan *p)
 	S("kubeconfig", p->kubeconfig);
 	S("kube_context", p->kube_context);
 	S("k8s_endpoint", p->k8s_endpoint);
+	S("kube_tls_name", p->kube_tls_name);
 #undef S
 	json_object_object_add(o, "endpoints", strv_json(p->endpoints));
 	json_object_object_add(o, "tc_nodes", strv_json(p->tc_nodes));
@@ -173,6 +174,8 @@ json_object *hsmca_rot_plan_to_json(const struct hsmca_rot_plan *p)
 		json_object_object_add(n, "file", json_object_new_string(p->nodes[i].file));
 		json_object_object_add(n, "role_from", json_object_new_string(p->nodes[i].role_from));
 		json_object_object_add(n, "api", json_object_new_string(p->nodes[i].api));
+		json_object_object_add(n, "api_tls_name",
+				       json_object_new_string(p->nodes[i].api_tls_name));
 		json_object_array_add(nodes, n);
 	}
 	json_object_object_add(o, "nodes", nodes);
@@ -256,7 +259,8 @@ int hsmca_rot_plan_from_json(json_object *o, struct hsmca_rot_plan *p, hsmca_err
 	}
 	if (opt_str(o, "kubeconfig", p->kubeconfig, sizeof(p->kubeconfig), err) != 0 ||
 	    opt_str(o, "kube_context", p->kube_context, sizeof(p->kube_context), err) != 0 ||
-	    opt_str(o, "k8s_endpoint", p->k8s_endpoint, sizeof(p->k8s_endpoint), err) != 0)
+	    opt_str(o, "k8s_endpoint", p->k8s_endpoint, sizeof(p->k8s_endpoint), err) != 0 ||
+	    opt_str(o, "kube_tls_name", p->kube_tls_name, sizeof(p->kube_tls_name), err) != 0)
 		goto fail;
 	if (json_object_object_get_ex(o, "parallel", &v))
 		p->parallel = (unsigned)json_object_get_int(v);
@@ -285,7 +289,8 @@ int hsmca_rot_plan_from_json(json_object *o, struct hsmca_rot_plan *p, hsmca_err
 		    get_str(e, "role", role, sizeof(role), err) != 0 ||
 		    get_str(e, "file", nd->file, sizeof(nd->file), err) != 0 ||
 		    get_str(e, "role_from", nd->role_from, sizeof(nd->role_from), err) != 0 ||
-		    opt_str(e, "api", nd->api, sizeof(nd->api), err) != 0)
+		    opt_str(e, "api", nd->api, sizeof(nd->api), err) != 0 ||
+		    opt_str(e, "api_tls_name", nd->api_tls_name, sizeof(nd->api_tls_name), err) != 0)
 			goto fail;
 		nd->role = strcmp(role, "controlplane") == 0 ? HSMCA_ROT_CONTROLPLANE : HSMCA_ROT_WORKER;
 	}

@@ -149,6 +149,7 @@ int hsmca_rot_plan_kube(const struct hsmca_rot_options *o, struct hsmca_rot_plan
 {
 	hsmca_kubeconfig_options kopt = { 0 };
 	hsmca_kubeconfig *kc = NULL;
+	size_t i;
 	int ret = -1;
 
 	if (find_kubeconfig(o, p, p->kubeconfig, sizeof(p->kubeconfig), err) != 0)
@@ -171,8 +172,19 @@ int hsmca_rot_plan_kube(const struct hsmca_rot_options *o, struct hsmca_rot_plan
 		hsmca_error_set(err, "Kubernetes endpoint URL too long");
 		goto out;
 	}
+	if (kc->tls_server_name &&
+	    snprintf(p->kube_tls_name, sizeof(p->kube_tls_name), "%s", kc->tls_server_name) >=
+		    (int)sizeof(p->kube_tls_name)) {
+		hsmca_error_set(err, "%s: tls-server-name too long", p->kubeconfig);
+		goto out;
+	}
 	if (kube_nodes(o, p, err) != 0)
 		goto out;
+	/* The serving certificate is checked for the same name on every node
+	 * (each API server presents the cluster's one certificate). */
+	for (i = 0; i < p->n_nodes; i++)
+		snprintf(p->nodes[i].api_tls_name, sizeof(p->nodes[i].api_tls_name), "%s",
+			 p->kube_tls_name);
 	free(p->node_ca_pem);
 	p->node_ca_pem = strndup((const char *)kc->ca_pem, kc->ca_len);
 	p->endpoints = calloc(2, sizeof(char *));

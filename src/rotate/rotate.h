@@ -66,6 +66,7 @@ struct hsmca_rot_node {
 	char file[PATH_MAX];    /* talm node file that carries its accepted CAs, or "" */
 	char role_from[64];     /* where the role came from, for the plan */
 	char api[256];          /* kubernetes target: this node's kube-apiserver URL */
+	char api_tls_name[254]; /* ... and the name its certificate is checked for, or "" */
 };
 
 /* What the command line gathered.  NULL-terminated string arrays; NULL = not
@@ -122,6 +123,7 @@ struct hsmca_rot_plan {
 	char kubeconfig[PATH_MAX];  /* the kubeconfig the rotation starts from */
 	char kube_context[128];
 	char k8s_endpoint[256];
+	char kube_tls_name[254];    /* the kubeconfig's tls-server-name, kept; "" if none */
 };
 
 /* The credential file a rotation starts from: the talosconfig, or the

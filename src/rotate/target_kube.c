@@ -165,6 +165,7 @@ static int kube_creds_write(const struct hsmca_rot_plan *p, const char *path, co
 		.name = p->kube_context,
 		.user = p->kube_context,
 		.server = p->k8s_endpoint,
+		.tls_server_name = p->kube_tls_name[0] ? p->kube_tls_name : NULL,
 		.ca_pem = p->node_ca_pem,
 		.crt_pem = crt_pem,
 		.key_pem = key_pem,
@@ -196,10 +197,11 @@ static int check_review(json_object *rev, const char *cn, char *info, size_t inf
 	return 0;
 }
 
-static int kube_probe_url(const char *url, const struct kube_creds *c, char *info, size_t infolen,
-			  hsmca_error *err)
+static int kube_probe_url(const char *url, const char *tls_name, const struct kube_creds *c,
+			  char *info, size_t infolen, hsmca_error *err)
 {
 	hsmca_kubeconfig_spec sp = { .name = "probe", .user = "probe", .server = url,
+				     .tls_server_name = tls_name && *tls_name ? tls_name : NULL,
 				     .ca_pem = c->ca_pem, .crt_pem = c->crt_pem,
 				     .key_pem = c->key_pem };
 	hsmca_kube_options opt = { .timeout_ms = 15000, .connect_timeout_ms = 5000,
@@ -249,7 +251,7 @@ out:
 static int kube_probe(const struct hsmca_rot_node *n, const void *creds, char *info,
 		      size_t infolen, hsmca_error *err)
 {
-	return kube_probe_url(n->api, creds, info, infolen, err);
+	return kube_probe_url(n->api, n->api_tls_name, creds, info, infolen, err);
 }
 
 static bool kube_is_refusal(const hsmca_error *err)
@@ -285,7 +287,7 @@ static int kube_inspect(const struct hsmca_rot_node *n, const void *creds, const
 	    hsmca_rot_talos_inspect(n, &c->talos, HSMCA_MCONFIG_CLUSTER_ACCEPTED, old_pem, new_pem,
 				    v, err) != 0)
 		return -1;
-	if (c->crt_pem && kube_probe_url(n->api, c, info, sizeof(info), err) != 0)
+	if (c->crt_pem && kube_probe_url(n->api, n->api_tls_name, c, info, sizeof(info), err) != 0)
 		return -1;
 	return 0;
 }

@@ -28,6 +28,12 @@ export HSMCA_ROTATE_SETTLE=4
 
 KROT=(-f "$NODEFILE" rotate-ca --talos=false --kubernetes=true --k8s-node-endpoints "$KUBE_API_URLS")
 
+# The project kubeconfig checks the API servers' certificate for a DNS name
+# (tls-server-name), as when the endpoint is an address the certificate does
+# not list: hsmca must verify every API server for that name and keep it.
+sed -i 's/^    server: \(.*\)$/    server: \1\n    tls-server-name: kubernetes.default.svc/' "$KC"
+grep -q "tls-server-name: kubernetes.default.svc" "$KC" || it_fail "could not add tls-server-name"
+
 # knode NAME: "cluster=<fps> kube=<fps>" of one node.
 knode() {
 	rot_state | "$PY" -c 'import json,sys
@@ -59,6 +65,13 @@ rot_expect 2 kube-flag-alone -f "$NODEFILE" rotate-ca --kubeconfig "$KC"
 rot_snapshot bad1
 cmp -s "$WORK/snap-bad0" "$WORK/snap-bad1" && it_pass "bad input changed nothing" ||
 	it_fail "bad input changed: $(diff "$WORK/snap-bad0" "$WORK/snap-bad1" | head)"
+
+sed 's/tls-server-name: kubernetes.default.svc/tls-server-name: not-the-apiserver.example/' "$KC" >"$WORK/wrongname.kc"
+chmod 600 "$WORK/wrongname.kc"
+rot_expect 1 wrong-name "${KROT[@]}" --kubeconfig "$WORK/wrongname.kc"
+cat "$ROT_OUT" "$ROT_ERR" | grep -qi "certificate" &&
+	it_pass "a tls-server-name the API servers' certificate does not hold: refused at the dry run" ||
+	it_fail "wrong tls-server-name: $(tail -3 "$ROT_ERR")"
 
 # --- an API server down at the dry run: reported, nothing changed
 kapi cp2 down
@@ -143,6 +156,8 @@ out=$("$CLUSTER_SH" probe "$C" "$TC" 2>&1 | awk '$2 != "ok"')
 [[ -z "$out" ]] && it_pass "both: the new talosconfig works on every node" || it_fail "both: talos probe $out"
 kprobe_expect "$KC" "ok hsmca-admin"
 kprobe_expect "$WORK/g3.kc" "refused 403" ssr
+grep -q '^    tls-server-name: "kubernetes.default.svc"$' "$KC" &&
+	it_pass "the rotated kubeconfig keeps tls-server-name" || it_fail "tls-server-name lost: $(grep -n tls "$KC")"
 
 rot_check_oracle
 rot_leak_scan
