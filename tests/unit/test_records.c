@@ -632,7 +632,8 @@ static void test_revocations_find(void **state)
 	memset(v, 0, sizeof(v));
 	for (i = 0; i < HSMCA_ARRAY_LEN(v); i++) {
 		/* Mixed lengths, some with a leading zero byte; every value distinct
-		 * (1-byte values are i + 1, longer ones random with a non-zero top). */
+		 * (1-byte values are i + 1; longer ones random with a non-zero top
+		 * and i in the last byte, so two random values never collide). */
 		v[i].serial_len = 1 + i % 20;
 		assert_int_equal(RAND_bytes(v[i].serial, v[i].serial_len), 1);
 		if (v[i].serial_len == 1) {
@@ -643,6 +644,8 @@ static void test_revocations_find(void **state)
 		} else {
 			v[i].serial[0] |= 0x01;
 		}
+		if (v[i].serial_len >= 2)
+			v[i].serial[v[i].serial_len - 1] = (uint8_t)i;
 		v[i].reason = (int)i;
 	}
 	hsmca_revocations_sort(v, HSMCA_ARRAY_LEN(v));
