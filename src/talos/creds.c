@@ -18,10 +18,6 @@
 
 #define TALOSCONFIG_MAX (1u << 20)
 
-static const char ED_BEGIN[] = "-----BEGIN ED25519 PRIVATE KEY-----";
-static const char ED_END[] = "-----END ED25519 PRIVATE KEY-----";
-static const char P8_BEGIN[] = "-----BEGIN PRIVATE KEY-----";
-static const char P8_END[] = "-----END PRIVATE KEY-----";
 
 static void wipe_free(char *p, size_t len)
 {
@@ -67,12 +63,13 @@ static void relabel(char *s, size_t *len, const char *from, const char *to)
 	}
 }
 
-/* Talos writes Ed25519 keys as PKCS#8 under "ED25519 PRIVATE KEY", which
- * OpenSSL does not read: relabel, in memory. */
+/* Talos writes Ed25519 keys as PKCS#8 under the label "ED25519 PRIVATE KEY",
+ * which OpenSSL does not read: drop the word from both boundary lines, in
+ * memory (the body is PKCS#8 either way). */
 static void relabel_key(char *key, size_t *len)
 {
-	relabel(key, len, ED_BEGIN, P8_BEGIN);
-	relabel(key, len, ED_END, P8_END);
+	relabel(key, len, "-----BEGIN ED25519 ", "-----BEGIN ");
+	relabel(key, len, "-----END ED25519 ", "-----END ");
 }
 
 /* Parse and cross-check: the certificate parses, the key parses and belongs

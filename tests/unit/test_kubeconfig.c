@@ -67,7 +67,7 @@ static char *b64(const char *s)
 }
 
 #define CERT "-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n"
-#define KEY "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIkey\n-----END EC PRIVATE KEY-----\n"
+#define KEY hsmca_test_key_pem("EC PRIVATE KEY") /* made at test time */
 #define CA "-----BEGIN CERTIFICATE-----\nMIIBca\n-----END CERTIFICATE-----\n"
 
 /* A two-context kubeconfig; `user_body` is the body of user "u1". */
@@ -353,22 +353,35 @@ static void test_exec_client_cert(void **state)
 	hsmca_kubeconfig *kc = NULL;
 	hsmca_error err = { 0 };
 
-	write_file(f->dir, "plugin.sh",
-		   "#!/bin/sh\n"
-		   "echo 'progress on stderr' >&2\n"
-		   "printf '%s' '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\","
-		   "\"kind\":\"ExecCredential\",\"status\":{\"clientCertificateData\":"
-		   "\"-----BEGIN CERTIFICATE-----\\nX\\n-----END CERTIFICATE-----\\n\","
-		   "\"clientKeyData\":\"-----BEGIN PRIVATE KEY-----\\nY\\n-----END PRIVATE KEY-----\\n\"}}'\n",
-		   0700);
+	const char *pk = hsmca_test_key_pem("PRIVATE KEY");
+	char script[4096], *q = script;
+
+	/* The key as a JSON string: its newlines written as \n. */
+	q += snprintf(q, sizeof(script), "#!/bin/sh\n"
+			  "echo 'progress on stderr' >&2\n"
+			  "printf '%%s' '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\","
+			  "\"kind\":\"ExecCredential\",\"status\":{\"clientCertificateData\":"
+			  "\"-----BEGIN CERTIFICATE-----\\nX\\n-----END CERTIFICATE-----\\n\","
+			  "\"clientKeyData\":\"");
+	for (; *pk; pk++) {
+		assert_true(q + 3 < script + sizeof(script));
+		if (*pk == '\n') {
+			*q++ = '\\';
+			*q++ = 'n';
+		} else {
+			*q++ = *pk;
+		}
+	}
+	assert_true(q + 8 < script + sizeof(script));
+	strcpy(q, "\"}}'\n");
+	write_file(f->dir, "plugin.sh", script, 0700);
 	write_config(f, "", "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n"
 			    "      command: ./plugin.sh\n");
 	assert_int_equal(hsmca_kubeconfig_load(f->path, NULL, &kc, &err), 0);
 	assert_null(kc->token);
 	assert_string_equal((char *)kc->cert_pem,
 			    "-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n");
-	assert_string_equal((char *)kc->key_pem,
-			    "-----BEGIN PRIVATE KEY-----\nY\n-----END PRIVATE KEY-----\n");
+	assert_string_equal((char *)kc->key_pem, hsmca_test_key_pem("PRIVATE KEY"));
 	assert_int_equal(kc->expiry, 0);
 	hsmca_kubeconfig_free(kc);
 }

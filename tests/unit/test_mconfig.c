@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "common/b64.h"
 #include "talos/mconfig.h"
+#include "testutil.h"
 
 /* ---- fixtures */
 
@@ -542,7 +543,7 @@ static void expect_fail(const char *cfg, enum hsmca_mconfig_target t, const char
 
 static void test_errors(void **state)
 {
-	char *bkey = b64("-----BEGIN PRIVATE KEY-----\nU0VDUkVUS0VZTUFURVJJQUw=\n-----END PRIVATE KEY-----\n");
+	char *bkey = b64(hsmca_test_key_pem("PRIVATE KEY")); /* a key where a CA should be */
 	char *bleaf = b64(leaf);
 	char *two = cfg_printf("%s%s", ca1, ca2);
 	char *btwo = b64(two);

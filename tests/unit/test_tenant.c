@@ -120,8 +120,7 @@ static void test_old_ca_detection(void **state)
 
 	(void)state;
 	/* A leaf of the old CA, after a key block (which is skipped, not parsed). */
-	snprintf(buf, sizeof(buf), "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n%s",
-		 p_l1);
+	snprintf(buf, sizeof(buf), "%s%s", hsmca_test_key_pem("PRIVATE KEY"), p_l1);
 	s = secret_with("apiserver.crt", buf);
 	assert_true(tenant_secret_has_cert_of(s, ca1, key, sizeof(key)));
 	assert_string_equal(key, "apiserver.crt");

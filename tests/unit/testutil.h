@@ -12,6 +12,12 @@ void hsmca_test_rmtree(const char *dir);
  * SOFTHSM2_CONF.  Returns the SoftHSM2 module path. */
 const char *hsmca_test_softhsm(const char *dir);
 
+/* A private key made now (EC P-256, PKCS#8 DER) in PEM under `label`
+ * ("PRIVATE KEY", "EC PRIVATE KEY", "ED25519 PRIVATE KEY", …): test data
+ * that is a real key without one being kept in the repository.  The same
+ * label returns the same text for the life of the process; do not free. */
+const char *hsmca_test_key_pem(const char *label);
+
 #define HSMCA_TEST_SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"
 
 #endif
