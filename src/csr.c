@@ -10,6 +10,7 @@
  * machinery (~30 µs per key here, a third of a P-256 CSR check). */
 #define OPENSSL_SUPPRESS_DEPRECATED
 
+#include "common/sha2.h"
 #include "issue.h"
 
 #include <pthread.h>
@@ -26,32 +27,6 @@
 #include <openssl/rsa.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
-
-/* The low-level digests (deprecated in OpenSSL 3.0, like the EC_KEY calls
- * here): the one-shot SHA256() and friends fetch the digest from the
- * provider, under the store's lock, on every call. */
-static void digest(int bits, const uint8_t *p, size_t n, uint8_t *md)
-{
-	if (bits == 256) {
-		SHA256_CTX c;
-
-		SHA256_Init(&c);
-		SHA256_Update(&c, p, n);
-		SHA256_Final(md, &c);
-	} else {
-		SHA512_CTX c;
-
-		if (bits == 384)
-			SHA384_Init(&c);
-		else
-			SHA512_Init(&c);
-		SHA512_Update(&c, p, n);
-		if (bits == 384)
-			SHA384_Final(md, &c);
-		else
-			SHA512_Final(md, &c);
-	}
-}
 
 static const uint8_t oid_ec_pub[] = { 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01 };
 static const uint8_t oid_p256[] = { 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
@@ -563,13 +538,13 @@ int hsmca_csr_verify(const struct hsmca_csr *csr, int min_rsa_bits, hsmca_error 
 		size_t mdlen;
 
 		if (OID_IS(oid.c, oid.n, oid_ecdsa_sha256)) {
-			digest(256, csr->info, csr->info_len, md);
+			hsmca_sha2(256, csr->info, csr->info_len, md);
 			mdlen = 32;
 		} else if (OID_IS(oid.c, oid.n, oid_ecdsa_sha384)) {
-			digest(384, csr->info, csr->info_len, md);
+			hsmca_sha2(384, csr->info, csr->info_len, md);
 			mdlen = 48;
 		} else if (OID_IS(oid.c, oid.n, oid_ecdsa_sha512)) {
-			digest(512, csr->info, csr->info_len, md);
+			hsmca_sha2(512, csr->info, csr->info_len, md);
 			mdlen = 64;
 		} else {
 			return hsmca_error_set(err, "the CSR's signature algorithm does not match its EC key");

@@ -1,31 +1,17 @@
 /* Issuance: the profile applied to a CSR, the TBS built in DER, and the
  * single-certificate path (`hsmca sign`).  The batch engine is in
  * issue_batch.c; both share prepare/finish from issue_internal.h. */
-/* SHA-256 through the low-level API, deprecated in OpenSSL 3.0: the one-shot
- * SHA256() fetches the digest from the provider on every call. */
-#define OPENSSL_SUPPRESS_DEPRECATED
-
 #include "issue.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/sha.h>
-
 #include "common/fsutil.h"
+#include "common/sha2.h"
 #include "common/util.h"
 #include "issue_internal.h"
 #include "profile.h"
-
-static void sha256(const uint8_t *p, size_t n, uint8_t md[static 32])
-{
-	SHA256_CTX c;
-
-	SHA256_Init(&c);
-	SHA256_Update(&c, p, n);
-	SHA256_Final(md, &c);
-}
 
 void hsmca_issued_clear(struct hsmca_issued *out)
 {
@@ -385,8 +371,8 @@ void hsmca_issue_record_fill(const struct hsmca_issuer *iss, const struct hsmca_
 	rec->not_before = plan->not_before;
 	rec->not_after = plan->not_after;
 	rec->issued_at = hsmca_now();
-	sha256(csr->spki, csr->spki_len, rec->csr_key_sha256);
-	sha256(cert, cert_len, rec->cert_sha256);
+	hsmca_sha2(256, csr->spki, csr->spki_len, rec->csr_key_sha256);
+	hsmca_sha2(256, cert, cert_len, rec->cert_sha256);
 }
 
 int hsmca_issue_record(const struct hsmca_issuer *iss, const struct hsmca_csr *csr,

@@ -4,6 +4,7 @@
  * call, which on OpenSSL 3.0 costs a sizeable share of a P-256 check. */
 #define OPENSSL_SUPPRESS_DEPRECATED
 
+#include "common/sha2.h"
 #include "x509/x509.h"
 
 #include <string.h>
@@ -11,32 +12,6 @@
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
 #include <openssl/sha.h>
-
-/* The low-level digests (deprecated in OpenSSL 3.0, like the EC_KEY calls
- * here): the one-shot SHA256() and friends fetch the digest from the
- * provider, under the store's lock, on every call. */
-static void digest(int bits, const uint8_t *p, size_t n, uint8_t *md)
-{
-	if (bits == 256) {
-		SHA256_CTX c;
-
-		SHA256_Init(&c);
-		SHA256_Update(&c, p, n);
-		SHA256_Final(md, &c);
-	} else {
-		SHA512_CTX c;
-
-		if (bits == 384)
-			SHA384_Init(&c);
-		else
-			SHA512_Init(&c);
-		SHA512_Update(&c, p, n);
-		if (bits == 384)
-			SHA384_Final(md, &c);
-		else
-			SHA512_Final(md, &c);
-	}
-}
 
 int hsmca_fastverify_init(struct hsmca_fastverify *v, EVP_PKEY *pub, enum hsmca_sigalg alg)
 {
@@ -57,10 +32,10 @@ int hsmca_fastverify(struct hsmca_fastverify *v, const uint8_t *msg, size_t len,
 	if (!v->ec)
 		return hsmca_verify_sig(v->pkey, v->alg, msg, len, sig, siglen, err);
 	if (v->alg == HSMCA_SIG_ECDSA_SHA384) {
-		digest(384, msg, len, md);
+		hsmca_sha2(384, msg, len, md);
 		mdlen = SHA384_DIGEST_LENGTH;
 	} else {
-		digest(256, msg, len, md);
+		hsmca_sha2(256, msg, len, md);
 		mdlen = SHA256_DIGEST_LENGTH;
 	}
 	if (ECDSA_verify(0, md, (int)mdlen, sig, (int)siglen, (EC_KEY *)v->ec) != 1)
