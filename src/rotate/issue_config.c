@@ -50,6 +50,22 @@ static void describe(const char *pem, struct hsmca_rot_issued *info)
 	BIO_free(b);
 }
 
+/* The target's current access CA, which signs credentials outside a
+ * rotation; `flags` completes the rotate-ca hint when there is none. */
+static int issuing_ca(struct hsmca_session *s, const struct hsmca_rot_target *t,
+		      const char *flags, char ca[64], hsmca_error *err)
+{
+	if (hsmca_rot_journal_exists(s->home))
+		return hsmca_error_set(err, "a rotation is in progress (see 'hsmca rotate status'): "
+					    "finish or abort it before issuing credentials");
+	if (hsmca_rot_current_ca(s->home, t->name, ca, err) != 0)
+		return -1;
+	if (!ca[0])
+		return hsmca_error_set(err, "no %s access CA yet: adopt one with 'hsmca rotate-ca%s' "
+					    "(see docs/rotation.md)", t->title, flags);
+	return 0;
+}
+
 int hsmca_rot_issue_config(struct hsmca_session *s, const char *role, const char *from_talosconfig,
 			   const char *context, const char *out, struct hsmca_rot_issued *info,
 			   hsmca_error *err)
@@ -69,14 +85,8 @@ int hsmca_rot_issue_config(struct hsmca_session *s, const char *role, const char
 	if (i == HSMCA_ARRAY_LEN(roles))
 		return hsmca_error_set(err, "unknown Talos role \"%s\" (os:admin, os:operator, "
 					    "os:reader, os:etcd:backup)", role);
-	if (hsmca_rot_journal_exists(s->home))
-		return hsmca_error_set(err, "a rotation is in progress (see 'hsmca rotate status'): "
-					    "finish or abort it before issuing credentials");
-	if (hsmca_rot_current_ca(s->home, t->name, ca, err) != 0)
+	if (issuing_ca(s, t, "", ca, err) != 0)
 		return -1;
-	if (!ca[0])
-		return hsmca_error_set(err, "no %s access CA yet: adopt one with 'hsmca rotate-ca' "
-					    "(see docs/rotation.md)", t->title);
 	if (from_talosconfig) {
 		char **eps = NULL, **nds = NULL;
 
@@ -165,15 +175,8 @@ int hsmca_rot_issue_kubeconfig(struct hsmca_session *s, const struct hsmca_rot_k
 	memset(info, 0, sizeof(*info));
 	if (!rq->user || !*rq->user)
 		return hsmca_error_set(err, "a user name is required");
-	if (hsmca_rot_journal_exists(s->home))
-		return hsmca_error_set(err, "a rotation is in progress (see 'hsmca rotate status'): "
-					    "finish or abort it before issuing credentials");
-	if (hsmca_rot_current_ca(s->home, t->name, ca, err) != 0)
+	if (issuing_ca(s, t, " --talos=false --kubernetes=true", ca, err) != 0)
 		return -1;
-	if (!ca[0])
-		return hsmca_error_set(err, "no %s access CA yet: adopt one with 'hsmca rotate-ca "
-					    "--talos=false --kubernetes=true' (see docs/rotation.md)",
-				       t->title);
 	if (kube_subject(rq, subject, sizeof(subject), err) != 0)
 		return -1;
 	if (rq->from_kubeconfig) {

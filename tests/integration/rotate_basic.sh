@@ -149,11 +149,13 @@ rot_probe() {
 	fi
 }
 
-# rot_check_node_files FP: every project node file carries exactly that CA.
+# rot_check_node_files FP [SECTION [CP_ONLY]]: every project node file carries
+# exactly that CA in SECTION.acceptedCAs (default machine); with CP_ONLY=1 only
+# control-plane files (w*.yaml are workers) do, and workers' carry none.
 rot_check_node_files() {
-	local fp=$1 out
-	out=$("$PY" - "$PROJECT/nodes" "$fp" <<'EOF'
-import base64, glob, hashlib, sys, yaml
+	local fp=$1 section=${2:-machine} cp_only=${3:-0} out
+	out=$("$PY" - "$PROJECT/nodes" "$fp" "$section" "$cp_only" <<'EOF'
+import base64, glob, hashlib, os, sys, yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 bad = []
@@ -161,14 +163,16 @@ for f in sorted(glob.glob(sys.argv[1] + "/*.yaml")):
     doc = yaml.safe_load(open(f))
     fps = [hashlib.sha256(x509.load_pem_x509_certificate(base64.b64decode(e["crt"]))
                           .public_bytes(Encoding.DER)).hexdigest()
-           for e in (doc.get("machine", {}).get("acceptedCAs") or [])]
-    if fps != [sys.argv[2]]:
-        bad.append("%s: %s" % (f, fps))
+           for e in ((doc.get(sys.argv[3]) or {}).get("acceptedCAs") or [])]
+    worker = os.path.basename(f).startswith("w")
+    want = [] if sys.argv[4] == "1" and worker else [sys.argv[2]]
+    if fps != want:
+        bad.append("%s: %s" % (os.path.basename(f), fps))
 print("\n".join(bad))
 EOF
 )
 	if [[ -z "$out" ]]; then
-		it_pass "every node file carries exactly the access CA ${fp:0:12}…"
+		it_pass "node files carry exactly ${fp:0:12}… in $section.acceptedCAs$([[ $cp_only == 1 ]] && echo " (control planes; workers none)")"
 	else
 		it_fail "node files: $out"
 	fi

@@ -96,30 +96,6 @@ kcheck_accepted() {
 		it_fail "accepted CAs: $bad"
 }
 
-# kcheck_node_files FP: every control-plane node file carries exactly FP in
-# cluster.acceptedCAs; the worker's file carries none.
-kcheck_node_files() {
-	local out
-	out=$("$PY" - "$PROJECT/nodes" "$1" <<'EOF'
-import base64, glob, hashlib, os, sys, yaml
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-bad = []
-for f in sorted(glob.glob(sys.argv[1] + "/*.yaml")):
-    doc = yaml.safe_load(open(f))
-    fps = [hashlib.sha256(x509.load_pem_x509_certificate(base64.b64decode(e["crt"]))
-                          .public_bytes(Encoding.DER)).hexdigest()
-           for e in ((doc.get("cluster") or {}).get("acceptedCAs") or [])]
-    want = [] if os.path.basename(f).startswith("w") else [sys.argv[2]]
-    if fps != want:
-        bad.append("%s: %s" % (os.path.basename(f), fps))
-print("\n".join(bad))
-EOF
-)
-	[[ -z "$out" ]] && it_pass "control-plane node files carry exactly ${1:0:12}…, the worker's none" ||
-		it_fail "node files: $out"
-}
-
 kcheck_oracles() {
 	local n
 	rot_check_oracle
@@ -141,7 +117,7 @@ kcheck_end() {
 	it_assert_eq "$new" "$(kcurrent)" "current Kubernetes access CA is $new"
 	[[ ! -e "$HSMCA_HOME/rotate/journal" ]] && it_pass "journal archived" || it_fail "a journal is still active"
 	kcheck_accepted "$(rot_fp "$new")"
-	kcheck_node_files "$(rot_fp "$new")"
+	rot_check_node_files "$(rot_fp "$new")" cluster 1
 	kprobe_expect "$KC" "ok hsmca-admin"
 	kprobe_expect "$oldkc" "refused 401"
 	it_assert_eq "$new-key" "$(rot_keys)" "the token holds only $new-key ($old-key destroyed)"
@@ -201,7 +177,7 @@ rot_expect 0 adopt -f "$NODEFILE" rotate-ca --talos=false --kubernetes=true \
 	--k8s-node-endpoints "$KUBE_API_URLS" --dry-run=false
 it_assert_eq "kubernetes-access-g1" "$(kcurrent)" "first adoption: kubernetes-access-g1"
 kcheck_accepted "$(rot_fp kubernetes-access-g1)"
-kcheck_node_files "$(rot_fp kubernetes-access-g1)"
+rot_check_node_files "$(rot_fp kubernetes-access-g1)" cluster 1
 kprobe_expect "$KC" "ok hsmca-admin"
 kprobe_expect "$WORK/cluster-ca.kc" "ok kubernetes-admin"   # a first adoption revokes nothing
 grep -q "skipped: first adoption" "$ROT_OUT" && it_pass "adoption skips steps 5-7" || it_fail "adoption output"
