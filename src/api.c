@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ca.h"
+#include "ca/ca.h"
 #include "common/fsutil.h"
-#include "issue.h"
-#include "session.h"
+#include "issue/issue.h"
+#include "state/session.h"
 #include "x509/x509.h"
 
 struct hsmca_ctx {

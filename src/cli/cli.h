@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #include "common/error.h"
-#include "session.h"
+#include "state/session.h"
 
 struct cli_globals {
 	const char *home;

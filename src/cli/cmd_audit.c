@@ -6,7 +6,7 @@
 
 #include <json-c/json.h>
 
-#include "audit.h"
+#include "audit/audit.h"
 #include "common/fsutil.h"
 
 int cmd_audit(int argc, char **argv)

@@ -24,11 +24,11 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
-#include "ca.h"
+#include "ca/ca.h"
 #include "common/fsutil.h"
 #include "common/util.h"
-#include "issue.h"
-#include "profile.h"
+#include "issue/issue.h"
+#include "issue/profile.h"
 
 #define POOL 64
 #define BENCH_ROUNDS 5 /* raw and issuance phases alternate this many times */

@@ -7,8 +7,8 @@
 
 #include <json-c/json.h>
 
-#include "ca.h"
-#include "ceremony.h"
+#include "ca/ca.h"
+#include "ca/ceremony.h"
 #include "common/util.h"
 #include "x509/x509.h"
 

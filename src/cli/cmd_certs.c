@@ -9,9 +9,9 @@
 
 #include <json-c/json.h>
 
-#include "ca.h"
+#include "ca/ca.h"
 #include "common/util.h"
-#include "records.h"
+#include "store/records.h"
 
 struct list_ctx {
 	const char *ca;

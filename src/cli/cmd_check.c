@@ -23,10 +23,10 @@
 #include <json-c/json.h>
 #include <openssl/sha.h>
 
-#include "ca.h"
+#include "ca/ca.h"
 #include "common/fsutil.h"
 #include "common/util.h"
-#include "records.h"
+#include "store/records.h"
 
 #define DEFAULT_WARN ((int64_t)90 * 86400)
 #define DEFAULT_GRACE ((int64_t)30 * 86400)

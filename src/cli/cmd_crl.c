@@ -9,10 +9,10 @@
 
 #include <json-c/json.h>
 
-#include "ca.h"
+#include "ca/ca.h"
 #include "common/fsutil.h"
 #include "common/util.h"
-#include "crl.h"
+#include "store/crl.h"
 #include "x509/x509.h"
 
 #define DEFAULT_NEXT_UPDATE ((int64_t)7 * 86400)

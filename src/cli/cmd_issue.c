@@ -12,7 +12,7 @@
 
 #include "common/fsutil.h"
 #include "common/util.h"
-#include "issue.h"
+#include "issue/issue.h"
 
 struct batch {
 	const char *csr_dir, *out_dir;

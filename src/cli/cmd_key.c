@@ -7,7 +7,7 @@
 
 #include <json-c/json.h>
 
-#include "ca.h"
+#include "ca/ca.h"
 #include "common/util.h"
 #include "x509/x509.h"
 

@@ -7,8 +7,8 @@
 
 #include <json-c/json.h>
 
-#include "config.h"
-#include "profile.h"
+#include "state/config.h"
+#include "issue/profile.h"
 
 static json_object *profile_json(const struct hsmca_profile_def *p)
 {

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
-#include "ca.h"
+#include "audit/audit.h"
+#include "ca/ca.h"
 #include "common/fsutil.h"
 #include "common/util.h"
-#include "records.h"
+#include "store/records.h"
 
 static void usage_revoke(void)
 {

@@ -14,7 +14,7 @@
 #include <json-c/json.h>
 
 #include "common/util.h"
-#include "config.h"
+#include "state/config.h"
 #include "rotate/rotate.h"
 
 /* --flag, --flag=true|false (cobra habits: also 1/0, yes/no, t/f). */

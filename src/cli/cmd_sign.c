@@ -9,7 +9,7 @@
 
 #include "common/fsutil.h"
 #include "common/util.h"
-#include "issue.h"
+#include "issue/issue.h"
 
 int cmd_sign(int argc, char **argv)
 {

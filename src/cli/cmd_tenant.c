@@ -11,7 +11,7 @@
 #include <json-c/json.h>
 
 #include "common/util.h"
-#include "config.h"
+#include "state/config.h"
 #include "tenant/tenant.h"
 
 static void progress(void *arg, const char *step, const char *msg)

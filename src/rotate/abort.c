@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ca.h"
+#include "ca/ca.h"
 #include "common/fsutil.h"
 #include "common/util.h"
 #include "x509/x509.h"

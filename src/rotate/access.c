@@ -13,10 +13,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "ca.h"
+#include "ca/ca.h"
 #include "common/fsutil.h"
 #include "common/util.h"
-#include "issue.h"
+#include "issue/issue.h"
 #include "talos/talos.h"
 #include "x509/x509.h"
 

@@ -13,7 +13,7 @@
 #include "common/error.h"
 #include "rotate/rotate.h"
 #include "rotate/target.h"
-#include "session.h"
+#include "state/session.h"
 
 /* Pseudo-step index for the nodes an abort works on (journal "abort"). */
 #define HSMCA_ROT_ABORT HSMCA_ROT_NSTEPS

@@ -36,7 +36,7 @@
 #include <time.h>
 
 #include "common/error.h"
-#include "session.h"
+#include "state/session.h"
 
 enum hsmca_rot_step {
 	HSMCA_ROT_PREPARE,

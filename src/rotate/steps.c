@@ -8,8 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ca.h"
-#include "ceremony.h"
+#include "ca/ca.h"
+#include "ca/ceremony.h"
 #include "common/fsutil.h"
 #include "common/util.h"
 #include "x509/x509.h"

@@ -13,7 +13,7 @@
 
 #include "common/fsutil.h"
 #include "common/util.h"
-#include "config.h"
+#include "state/config.h"
 
 #define DEFAULT_KAMAJI_NS "cozy-kamaji"
 

@@ -9,7 +9,7 @@
 #include <json-c/json.h>
 #include <openssl/x509.h>
 
-#include "audit.h"
+#include "audit/audit.h"
 #include "kube/kubeclient.h"
 #include "kube/kubeconfig.h"
 #include "tenant/tenant.h"

@@ -24,7 +24,7 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
-#include "audit.h"
+#include "audit/audit.h"
 
 struct fixture {
 	char dir[1024];

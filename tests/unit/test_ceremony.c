@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "ceremony.h"
+#include "ca/ceremony.h"
 #include "testutil.h"
 
 struct fixture {

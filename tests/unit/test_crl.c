@@ -1,4 +1,4 @@
-/* Unit tests for CRLs (src/crl.c) against a real SoftHSM2 token: root CAs
+/* Unit tests for CRLs (src/store/crl.c) against a real SoftHSM2 token: root CAs
  * made by hsmca_ca_create_root, revocations through records.h, CRLs signed
  * in the token and re-read with OpenSSL. */
 #include <limits.h>
@@ -17,13 +17,13 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "ca.h"
-#include "ceremony.h"
+#include "ca/ca.h"
+#include "ca/ceremony.h"
 #include "common/fsutil.h"
 #include "common/util.h"
-#include "crl.h"
-#include "records.h"
-#include "session.h"
+#include "store/crl.h"
+#include "store/records.h"
+#include "state/session.h"
 #include "testutil.h"
 #include "x509/x509.h"
 

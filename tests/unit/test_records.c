@@ -1,4 +1,4 @@
-/* Unit tests for the issuance records and revocations (src/records.c), on
+/* Unit tests for the issuance records and revocations (src/store/records.c), on
  * temporary CA directories. */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +19,7 @@
 #include <openssl/rand.h>
 
 #include "common/util.h"
-#include "records.h"
+#include "store/records.h"
 #include "testutil.h"
 
 #define HASH64 "0000000000000000000000000000000000000000000000000000000000000000"

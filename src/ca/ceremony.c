@@ -1,4 +1,4 @@
-#include "ceremony.h"
+#include "ca/ceremony.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -14,10 +14,10 @@
 
 #include <openssl/x509.h>
 
-#include "ceremony.h"
+#include "ca/ceremony.h"
 #include "common/error.h"
 #include "pkcs11/token.h"
-#include "session.h"
+#include "state/session.h"
 
 struct hsmca_ca {
 	char name[64];

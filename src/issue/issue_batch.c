@@ -14,7 +14,7 @@
  * flushes overlap both.  Items are recycled from a small fixed pool and
  * finished certificates wait for their commit as compact results in two
  * alternating groups, so memory stays flat however many certificates pass. */
-#include "issue.h"
+#include "issue/issue.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,7 +23,7 @@
 #include <time.h>
 
 #include "common/util.h"
-#include "issue_internal.h"
+#include "issue/issue_internal.h"
 
 /* In flight per pipeline: enough to cover the token's latency and bursts of
  * the scheduler; each item holds a parsed CSR and its plan (~10 KB). */

@@ -1,5 +1,5 @@
 /* The audit line format and the head file, shared by writer and verifier. */
-#include "audit_line.h"
+#include "audit/audit_line.h"
 
 #include <errno.h>
 #include <string.h>

@@ -15,7 +15,7 @@
  * Locking between processes: appends hold a shared flock for the one
  * write(), the torn-tail repair and a revocation's check-then-append hold it
  * exclusively, so a repair never cuts a line another process is writing. */
-#include "records.h"
+#include "store/records.h"
 
 #include <errno.h>
 #include <fcntl.h>

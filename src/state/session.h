@@ -6,9 +6,9 @@
 #include <limits.h>
 #include <stdbool.h>
 
-#include "audit.h"
+#include "audit/audit.h"
 #include "common/error.h"
-#include "config.h"
+#include "state/config.h"
 #include "pkcs11/token.h"
 
 struct hsmca_session_opts {

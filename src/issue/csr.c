@@ -11,7 +11,7 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 
 #include "common/sha2.h"
-#include "issue.h"
+#include "issue/issue.h"
 
 #include <pthread.h>
 #include <stddef.h>

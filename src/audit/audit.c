@@ -1,7 +1,7 @@
 /* The audit log writer: open, append (synchronous or deferred), flush,
  * close.  Format in audit_line.c, verification in audit_verify.c, the whole
  * story in docs/audit.md. */
-#include "audit.h"
+#include "audit/audit.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "audit_line.h"
+#include "audit/audit_line.h"
 #include "common/fsutil.h"
 #include "common/util.h"
 

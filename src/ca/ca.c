@@ -1,4 +1,4 @@
-#include "ca.h"
+#include "ca/ca.h"
 
 #include <dirent.h>
 #include <libgen.h>

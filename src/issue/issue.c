@@ -1,7 +1,7 @@
 /* Issuance: the profile applied to a CSR, the TBS built in DER, and the
  * single-certificate path (`hsmca sign`).  The batch engine is in
  * issue_batch.c; both share prepare/finish from issue_internal.h. */
-#include "issue.h"
+#include "issue/issue.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +10,8 @@
 #include "common/fsutil.h"
 #include "common/sha2.h"
 #include "common/util.h"
-#include "issue_internal.h"
-#include "profile.h"
+#include "issue/issue_internal.h"
+#include "issue/profile.h"
 
 void hsmca_issued_clear(struct hsmca_issued *out)
 {

@@ -1,5 +1,5 @@
 /* CRL v2 encoding, signing in the token and checking (RFC 5280 section 5). */
-#include "crl.h"
+#include "store/crl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 
 #include "common/fsutil.h"
 #include "common/util.h"
-#include "records.h"
+#include "store/records.h"
 #include "x509/x509.h"
 
 static const uint8_t oid_crl_number[] = { 0x55, 0x1d, 0x14 }; /* 2.5.29.20 */

@@ -1,5 +1,5 @@
 /* hsmca_audit_verify(): walk the chain, then check the line the head records. */
-#include "audit.h"
+#include "audit/audit.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "audit_line.h"
+#include "audit/audit_line.h"
 
 /* State of a walk along the chain in hsmca_audit_verify(). */
 struct chain {

@@ -1,4 +1,4 @@
-#include "session.h"
+#include "state/session.h"
 
 #include <errno.h>
 #include <fcntl.h>

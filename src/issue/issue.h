@@ -19,10 +19,10 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "ca.h"
+#include "ca/ca.h"
 #include "common/error.h"
-#include "records.h"
-#include "session.h"
+#include "store/records.h"
+#include "state/session.h"
 #include "x509/x509.h"
 #include "yaml/profile_yaml.h"
 

@@ -1,4 +1,4 @@
-#include "profile.h"
+#include "issue/profile.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -17,9 +17,9 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "ca.h"
+#include "ca/ca.h"
 #include "common/error.h"
-#include "session.h"
+#include "state/session.h"
 #include "x509/der.h"
 
 /* What a signed CRL says, for display and logs. */

@@ -2,7 +2,7 @@
 #ifndef HSMCA_ISSUE_INTERNAL_H
 #define HSMCA_ISSUE_INTERNAL_H
 
-#include "issue.h"
+#include "issue/issue.h"
 
 /* What the caller adds to a CSR: --subject, --san, --validity. */
 struct hsmca_plan_input {
