@@ -1,6 +1,7 @@
 /* hsmca tenant rotate-ca --name NAME --namespace NS [--kubeconfig FILE]
  *       [--kamaji-namespace cozy-kamaji] [--method delete|annotate] [--out FILE]
- *       [--timeout D] [--dry-run=true|false] [--resume|--abort] */
+ *       [--timeout D] [--keep-front-proxy-ca] [--no-wait-workers]
+ *       [--dry-run=true|false] [--resume|--abort] */
 #include "cli/cli.h"
 
 #include <getopt.h>
@@ -61,37 +62,68 @@ static void print_pods(json_object *group)
 	}
 }
 
+static void print_secret(json_object *s)
+{
+	const char *fp = json_object_object_get_ex(s, "front_proxy_ca", NULL)
+				 ? " -- the front-proxy CA: beyond the seed procedure, so an old "
+				   "front-proxy-client key cannot assert X-Remote-User any more"
+				 : "";
+	json_object *v;
+
+	if (json_object_object_get_ex(s, "missing", NULL))
+		printf("  %s (absent now: not deleted, not awaited)\n", jget(s, "name"));
+	else if (json_object_object_get_ex(s, "annotation_value", &v))
+		printf("  %s (uid %s, resourceVersion %s, %s=\"%s\")%s\n", jget(s, "name"),
+		       jget(s, "uid"), jget(s, "resourceVersion"), HSMCA_TENANT_ROTATE_ANNOTATION,
+		       json_object_get_string(v), fp);
+	else
+		printf("  %s (uid %s, resourceVersion %s)%s\n", jget(s, "name"), jget(s, "uid"),
+		       jget(s, "resourceVersion"), fp);
+}
+
 static void print_plan(json_object *p, int64_t timeout_s)
 {
-	json_object *v, *await;
+	json_object *v, *await, *w;
 	bool annotate = json_object_object_get_ex(p, "annotate", &v);
 
 	printf("dry run: nothing is changed (add --dry-run=false to rotate)\n");
+	if (*jget(p, "name_note"))
+		printf("--name %s: %s\n", jget(p, "given_name"), jget(p, "name_note"));
 	printf("tenant %s in namespace %s, method %s, management API server %s\n", jget(p, "tenant"),
 	       jget(p, "namespace"), jget(p, "method"), jget(p, "server"));
 	json_object_object_get_ex(p, "tenantcontrolplane", &v);
-	printf("current tenant CA sha256 %s; TenantControlPlane %s is %s\n", jget(p, "ca_sha256"),
+	printf("current tenant CA sha256 %s; front-proxy CA sha256 %s; TenantControlPlane %s is %s\n",
+	       jget(p, "ca_sha256"), *jget(p, "front_proxy_ca_sha256") ? jget(p, "front_proxy_ca_sha256")
+								       : "(none)",
 	       jget(v, "name"), jget(v, "status"));
 	if (json_object_get_boolean(json_object_object_get(v, "paused")))
 		printf("warning: the TenantControlPlane carries kamaji.clastix.io/paused: Kamaji would "
 		       "not regenerate the Secrets, and a real run refuses to start\n");
+	if (strcmp(jget(v, "status"), "Sleeping") == 0)
+		printf("warning: the TenantControlPlane is Sleeping (0 replicas): a real run refuses "
+		       "to start\n");
 	if (annotate) {
 		json_object_object_get_ex(p, "annotate", &v);
-		printf("would annotate secret %s/%s with %s=\"\"\n", jget(p, "namespace"),
-		       jget(v, "secret"), jget(v, "annotation"));
+		printf("would annotate %zu secrets in %s with %s=\"\" (Kamaji then keeps the "
+		       "annotation with the time of the rotation):\n", json_object_array_length(v),
+		       jget(p, "namespace"), jget(p, "annotation"));
 	} else {
 		json_object_object_get_ex(p, "delete", &v);
 		printf("would delete %zu secrets in %s (each only with the uid shown):\n",
 		       json_object_array_length(v), jget(p, "namespace"));
-		for (size_t i = 0; i < json_object_array_length(v); i++) {
-			json_object *s = json_object_array_get_idx(v, i);
+	}
+	for (size_t i = 0; i < json_object_array_length(v); i++)
+		print_secret(json_object_array_get_idx(v, i));
+	json_object_object_get_ex(p, "untouched", &v);
+	printf("would leave untouched:\n");
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		json_object *s = json_object_array_get_idx(v, i);
 
-			if (json_object_object_get_ex(s, "missing", NULL))
-				printf("  %s (missing now; Kamaji makes it)\n", jget(s, "name"));
-			else
-				printf("  %s (uid %s, resourceVersion %s)\n", jget(s, "name"),
-				       jget(s, "uid"), jget(s, "resourceVersion"));
-		}
+		if (json_object_is_type(s, json_type_string))
+			printf("  %s (no certificate)\n", json_object_get_string(s));
+		else
+			printf("  %s (--keep-front-proxy-ca: the seed procedure's behaviour)\n",
+			       jget(s, "name"));
 	}
 	printf("would restart (delete) the pods:\n");
 	json_object_object_get_ex(p, "restart", &v);
@@ -100,14 +132,19 @@ static void print_plan(json_object *p, int64_t timeout_s)
 	json_object_object_get_ex(p, "await", &await);
 	printf("would then wait, by watching, at most %lld s for:\n", (long long)timeout_s);
 	json_object_object_get_ex(await, "secrets", &v);
-	printf("  the %zu secrets above recreated, %s holding a new CA and none a certificate of "
-	       "the old one\n", json_object_array_length(v),
-	       json_object_get_string(json_object_array_get_idx(v, 0)));
-	printf("  TenantControlPlane %s status Ready\n", jget(p, "tenant"));
+	printf("  the %zu secrets above back with new CAs (%s), front-proxy-client signed by the "
+	       "front-proxy CA, none holding a certificate of an old one\n",
+	       json_object_array_length(v), annotate ? "new certificate, rotation time after the start"
+						     : "new uid");
+	printf("  TenantControlPlane %s status Ready (WriteLimited counts; Sleeping fails)\n",
+	       jget(p, "tenant"));
 	printf("  these pods replaced (new uid) and Ready:\n");
 	json_object_object_get_ex(await, "pods", &v);
 	for (size_t i = 0; i < json_object_array_length(v); i++)
 		print_pods(json_object_array_get_idx(v, i));
+	if (json_object_object_get_ex(p, "workers", &w) &&
+	    !json_object_get_boolean(json_object_object_get(w, "wait")))
+		printf("  (not the worker VMs' pods: --no-wait-workers)\n");
 	printf("would write the new admin kubeconfig (super-admin.conf, else admin.conf) to %s "
 	       "(mode 0600), prove it against the tenant API server and prove the old one refused\n",
 	       jget(p, "out"));
@@ -122,6 +159,12 @@ static void print_result(const hsmca_tenant_result *r, const char *ns, const cha
 		json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "tenant", json_object_new_string(name));
+		json_object_object_add(o, "name_note", json_object_new_string(r->name_note));
+		json_object_object_add(o, "old_front_proxy_ca_sha256",
+				       json_object_new_string(r->old_fp_ca_sha256));
+		json_object_object_add(o, "new_front_proxy_ca_sha256",
+				       json_object_new_string(r->new_fp_ca_sha256));
+		json_object_object_add(o, "worker_vm_pods", json_object_new_int((int)r->workers));
 		json_object_object_add(o, "namespace", json_object_new_string(ns));
 		json_object_object_add(o, "old_ca_sha256", json_object_new_string(r->old_ca_sha256));
 		json_object_object_add(o, "new_ca_sha256", json_object_new_string(r->new_ca_sha256));
@@ -141,13 +184,25 @@ static void print_result(const hsmca_tenant_result *r, const char *ns, const cha
 		json_object_put(o);
 		return;
 	}
+	if (r->name_note[0])
+		printf("--name: %s\n", r->name_note);
 	printf("tenant %s/%s: CA rotated%s\n", ns, name, r->resumed ? " (resumed)" : "");
 	printf("  old CA sha256:        %s\n", r->old_ca_sha256);
 	printf("  new CA sha256:        %s\n", r->new_ca_sha256);
+	if (!r->old_fp_ca_sha256[0])
+		printf("  front-proxy CA:       none (the tenant had no front-proxy CA Secret)\n");
+	else if (strcmp(r->old_fp_ca_sha256, r->new_fp_ca_sha256) == 0)
+		printf("  front-proxy CA:       kept (--keep-front-proxy-ca), sha256 %s\n",
+		       r->old_fp_ca_sha256);
+	else
+		printf("  old front-proxy CA:   %s\n  new front-proxy CA:   %s\n", r->old_fp_ca_sha256,
+		       r->new_fp_ca_sha256);
 	printf("  new admin kubeconfig: %s (mode 0600, from %s); tenant API server answered %s\n",
 	       r->out, r->kubeconfig_key, r->tenant_version);
 	printf("  old admin kubeconfig: %s\n", r->old_kubeconfig);
 	printf("  old admin credential: %s\n", r->old_credential);
+	if (!r->resumed)
+		printf("  worker VM pods:       %u replaced and Ready\n", r->workers);
 	printf("  this run: %u secrets deleted, %u pods restarted, %u found already replaced; "
 	       "watch: %u lists, %u expired (410) and listed again, %u streams resumed\n",
 	       r->deleted, r->restarted, r->already_gone, r->lists, r->expired, r->reconnects);
@@ -157,17 +212,24 @@ static void help(void)
 {
 	cli_print_synopsis(stdout, "tenant");
 	puts("\nRotates the CA of a Kamaji tenant control plane through the management\n"
-	     "cluster's API. Method delete (the default) deletes the tenant's eleven\n"
-	     "<name>-... Secrets and restarts the Kamaji controller and <name>-kcsi-driver\n"
-	     "pods; method annotate puts certs.kamaji.clastix.io/rotate on <name>-ca. Then it\n"
-	     "watches, until --timeout (default 15m), for every Secret to come back with a\n"
-	     "new CA, the TenantControlPlane to be Ready and the tenant's virt-launcher pods\n"
-	     "to be replaced and Ready; writes the new admin kubeconfig to --out (mode 0600,\n"
-	     "default ./<name>-admin.kubeconfig), proves it against the tenant API server and\n"
-	     "proves the old one refused. Both CA fingerprints go to the audit log.\n\n"
+	     "cluster's API. --name is the TenantControlPlane (Cozystack: kubernetes-<app>;\n"
+	     "<app> alone is accepted if only kubernetes-<app> exists). Method delete (the\n"
+	     "default) deletes the tenant's <name>-... Secrets -- the eleven of the seed\n"
+	     "procedure and the front-proxy CA -- and restarts the Kamaji controller and\n"
+	     "<name>-kcsi-driver pods; method annotate sets certs.kamaji.clastix.io/rotate=\"\"\n"
+	     "on <name>-ca and <name>-front-proxy-ca-certificate. Then it watches, until\n"
+	     "--timeout (default 15m), for every Secret to come back with the new CAs, the\n"
+	     "TenantControlPlane to be Ready and the worker VMs' virt-launcher pods\n"
+	     "(-l cluster.x-k8s.io/cluster-name=<name>) to be replaced and Ready; writes the\n"
+	     "new admin kubeconfig to --out (mode 0600, default ./<name>-admin.kubeconfig),\n"
+	     "proves it against the tenant API server and proves the old one refused. The\n"
+	     "CA fingerprints go to the audit log.\n\n"
 	     "  --dry-run[=true|false]  default true: list what would be deleted, restarted\n"
 	     "                          and awaited, and change nothing\n"
 	     "  --kubeconfig FILE       management cluster (default $KUBECONFIG, ~/.kube/config)\n"
+	     "  --keep-front-proxy-ca   leave the front-proxy CA (the seed procedure's way)\n"
+	     "  --no-wait-workers       the tenant has no worker VMs: await none (without it,\n"
+	     "                          finding no worker VM pod refuses the run)\n"
 	     "  --resume                continue a journaled run (waits; never deletes twice)\n"
 	     "  --abort                 clear a journaled run that deleted nothing yet\n\n"
 	     "A real run needs an hsmca state directory (--home): its journal is\n"
@@ -187,6 +249,8 @@ static int rotate_ca(int argc, char **argv)
 		{ "dry-run", optional_argument, NULL, 'd' },
 		{ "resume", no_argument, NULL, 'r' },
 		{ "abort", no_argument, NULL, 'a' },
+		{ "keep-front-proxy-ca", no_argument, NULL, 'F' },
+		{ "no-wait-workers", no_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -230,6 +294,8 @@ static int rotate_ca(int argc, char **argv)
 			break;
 		case 'r': resume = true; break;
 		case 'a': abort_ = true; break;
+		case 'F': o.keep_front_proxy_ca = true; break;
+		case 'W': o.no_wait_workers = true; break;
 		case 'h': help(); return CLI_OK;
 		default:
 			return cli_usage("tenant", "tenant rotate-ca: unknown or incomplete option '%s'",
@@ -276,6 +342,18 @@ static int rotate_ca(int argc, char **argv)
 			puts(json_object_to_json_string_ext(plan, JSON_C_TO_STRING_PRETTY));
 		else
 			print_plan(plan, o.timeout_s > 0 ? o.timeout_s : HSMCA_TENANT_DEFAULT_TIMEOUT_S);
+		{
+			json_object *w = NULL, *why = NULL;
+			char msg[1024];
+
+			if (json_object_object_get_ex(plan, "workers", &w) &&
+			    json_object_object_get_ex(w, "refused", &why) && why) {
+				snprintf(msg, sizeof(msg), "%s", json_object_get_string(why));
+				json_object_put(plan);
+				return cli_failf("tenant rotate-ca: dry run: a real run would be refused: %s",
+						 msg);
+			}
+		}
 		json_object_put(plan);
 		return CLI_OK;
 	}
@@ -289,7 +367,7 @@ static int rotate_ca(int argc, char **argv)
 	}
 	if (hsmca_tenant_rotate(&o, resume, &res, &err) != 0)
 		return cli_failf("tenant rotate-ca: %s", err.msg);
-	print_result(&res, o.namespace, o.name);
+	print_result(&res, o.namespace, res.name);
 	return CLI_OK;
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -18,6 +19,7 @@
 
 const char *const hsmca_tenant_secret_suffixes[HSMCA_TENANT_SECRETS] = {
 	"ca",
+	"front-proxy-ca-certificate",
 	"sa-certificate",
 	"api-server-certificate",
 	"api-server-kubelet-client-certificate",
@@ -32,9 +34,15 @@ const char *const hsmca_tenant_secret_suffixes[HSMCA_TENANT_SECRETS] = {
 
 static const char *const group_ids[3] = { "kamaji", "kcsi", "virt-launcher" };
 
+
 void tenant_secret_name(const char *name, const char *suffix, char out[static TENANT_NAME_MAX])
 {
 	snprintf(out, TENANT_NAME_MAX, "%s-%s", name, suffix);
+}
+
+bool tenant_rotates(const struct tctx *t, size_t i)
+{
+	return !(i == HSMCA_TENANT_FP_CA && t->keep_fp);
 }
 
 void tenant_pod_groups(const struct tctx *t, struct tenant_pod_group g[static 3])
@@ -46,30 +54,27 @@ void tenant_pod_groups(const struct tctx *t, struct tenant_pod_group g[static 3]
 	g[1].what = "kcsi-driver";
 	g[1].ns = t->ns;
 	snprintf(g[1].selector, sizeof(g[1].selector), "app=%s-kcsi-driver", t->name);
-	g[2].what = "virt-launcher";
+	/* Worker VMs: cluster-api-provider-kubevirt labels each VM and its VMI
+	 * template with cluster.x-k8s.io/cluster-name=<cluster> (the TCP's
+	 * name in Cozystack); KubeVirt copies the VMI's labels to the launcher
+	 * pod, adds kubevirt.io=virt-launcher and names it GenerateName
+	 * "virt-launcher-<vm>-", and the VM name starts with the cluster name. */
+	g[2].what = "worker VM (virt-launcher)";
 	g[2].ns = t->ns;
-	snprintf(g[2].selector, sizeof(g[2].selector), "kubevirt.io=virt-launcher");
-	snprintf(g[2].prefix, sizeof(g[2].prefix), "virt-launcher-kubernetes-%s-", t->name);
-	snprintf(g[2].cluster_label, sizeof(g[2].cluster_label), "kubernetes-%s", t->name);
+	snprintf(g[2].selector, sizeof(g[2].selector),
+		 "cluster.x-k8s.io/cluster-name=%s,kubevirt.io=virt-launcher", t->name);
+	snprintf(g[2].prefix, sizeof(g[2].prefix), "virt-launcher-%s-", t->name);
 }
 
 bool tenant_pod_in_group(const struct tenant_pod_group *g, json_object *pod)
 {
 	const char *name = hsmca_kube_str(pod, "metadata.name");
-	json_object *labels, *cl;
 
 	if (!name)
 		return false;
-	if (g->prefix[0] && strncmp(name, g->prefix, strlen(g->prefix)) != 0)
-		return false;
-	/* "virt-launcher-kubernetes-foo-" also prefixes the pods of a tenant
-	 * "foo-bar"; Cluster API's label, where present, tells them apart. */
-	if (g->cluster_label[0] && json_object_object_get_ex(pod, "metadata", &labels) &&
-	    json_object_object_get_ex(labels, "labels", &labels) &&
-	    json_object_object_get_ex(labels, "cluster.x-k8s.io/cluster-name", &cl) &&
-	    strcmp(json_object_get_string(cl), g->cluster_label) != 0)
-		return false;
-	return true;
+	/* "virt-launcher-kubernetes-foo-" also prefixes the pods of a cluster
+	 * "foo-bar"; the cluster-name label of the selector tells them apart. */
+	return !g->prefix[0] || strncmp(name, g->prefix, strlen(g->prefix)) == 0;
 }
 
 static int sha256_hex_der(X509 *c, char fp[static 65], hsmca_error *err)
@@ -83,7 +88,8 @@ static int sha256_hex_der(X509 *c, char fp[static 65], hsmca_error *err)
 	return 0;
 }
 
-int tenant_ca_of_secret(json_object *secret, char fp[static 65], X509 **ca_out, hsmca_error *err)
+int tenant_cert_of_secret(json_object *secret, const char *key, char fp[static 65], X509 **ca_out,
+			  hsmca_error *err)
 {
 	uint8_t *crt = NULL;
 	size_t len = 0;
@@ -91,14 +97,14 @@ int tenant_ca_of_secret(json_object *secret, char fp[static 65], X509 **ca_out, 
 	X509 *c = NULL;
 	int ret = -1;
 
-	if (hsmca_kube_secret_data(secret, "ca.crt", &crt, &len, err) != 0)
+	if (hsmca_kube_secret_data(secret, key, &crt, &len, err) != 0)
 		return -1;
 	/* Kamaji reads only the first PEM block of ca.crt; so do we. */
 	b = BIO_new_mem_buf(crt, (int)len);
 	c = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
 	if (!c) {
-		hsmca_error_openssl(err, "secret %s: ca.crt holds no PEM certificate",
-				    hsmca_kube_str(secret, "metadata.name"));
+		hsmca_error_openssl(err, "secret %s: %s holds no PEM certificate",
+				    hsmca_kube_str(secret, "metadata.name"), key);
 		goto out;
 	}
 	if (sha256_hex_der(c, fp, err) != 0)
@@ -113,6 +119,11 @@ out:
 	BIO_free(b);
 	free(crt);
 	return ret;
+}
+
+int tenant_ca_of_secret(json_object *secret, char fp[static 65], X509 **ca_out, hsmca_error *err)
+{
+	return tenant_cert_of_secret(secret, "ca.crt", fp, ca_out, err);
 }
 
 json_object *tenant_get_secret(struct tctx *t, const char *suffix, bool *missing,
@@ -162,26 +173,6 @@ bool tenant_tcp_paused(json_object *tcp)
 	return json_object_object_get_ex(tcp, "metadata", &md) &&
 	       json_object_object_get_ex(md, "annotations", &ann) &&
 	       json_object_object_get_ex(ann, "kamaji.clastix.io/paused", NULL);
-}
-
-/* Refuse to start on a TenantControlPlane Kamaji would not (or could not
- * yet) reconcile: deleting its Secrets would leave the tenant without them. */
-static int tcp_can_start(struct tctx *t, json_object *tcp, hsmca_error *err)
-{
-	const char *st = tenant_tcp_status(tcp);
-
-	if (tenant_tcp_paused(tcp))
-		return hsmca_error_set(err, "TenantControlPlane %s/%s carries kamaji.clastix.io/paused: "
-				       "Kamaji would not regenerate the Secrets; remove the annotation "
-				       "first (nothing changed)", t->ns, t->name);
-	if (strcmp(st, "CertificateAuthorityRotating") == 0)
-		return hsmca_error_set(err, "TenantControlPlane %s/%s is already rotating its CA "
-				       "(status CertificateAuthorityRotating); wait until it is Ready "
-				       "(nothing changed)", t->ns, t->name);
-	if (strcmp(st, "Ready") != 0)
-		tenant_progress(t, "record-old", "note: TenantControlPlane %s/%s is %s, not Ready",
-				t->ns, t->name, st);
-	return 0;
 }
 
 /* {"<ns>/<name>": uid} of the pods of a group; names (array) too if wanted. */
@@ -259,23 +250,57 @@ out:
 	return out;
 }
 
+static X509 *pem_cert(const char *pem)
+{
+	BIO *b = pem ? BIO_new_mem_buf(pem, -1) : NULL;
+	X509 *c = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+
+	BIO_free(b);
+	return c;
+}
+
 int tenant_load_old(struct tctx *t, hsmca_error *err)
 {
-	const char *pem = hsmca_kube_str(t->old, "old_ca_pem");
-	BIO *b;
+	const char *fp_pem = hsmca_kube_str(t->old, "old_fp_ca_pem");
+	const char *v;
 
-	if (!pem)
-		return hsmca_error_set(err, "journal %s: the record-old line has no old_ca_pem",
-				       t->j.path);
-	b = BIO_new_mem_buf(pem, -1);
 	X509_free(t->old_ca);
-	t->old_ca = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-	BIO_free(b);
+	t->old_ca = pem_cert(hsmca_kube_str(t->old, "old_ca_pem"));
 	if (!t->old_ca)
-		return hsmca_error_openssl(err, "journal %s: old_ca_pem", t->j.path);
-	snprintf(t->res->old_ca_sha256, sizeof(t->res->old_ca_sha256), "%s",
-		 hsmca_kube_str(t->old, "old_ca_sha256") ? hsmca_kube_str(t->old, "old_ca_sha256")
-							 : "");
+		return hsmca_error_openssl(err, "journal %s: the record-old line has no usable "
+					   "old_ca_pem", t->j.path);
+	X509_free(t->old_fp_ca);
+	t->old_fp_ca = NULL;
+	if (fp_pem && !(t->old_fp_ca = pem_cert(fp_pem)))
+		return hsmca_error_openssl(err, "journal %s: old_fp_ca_pem", t->j.path);
+	v = hsmca_kube_str(t->old, "old_ca_sha256");
+	snprintf(t->res->old_ca_sha256, sizeof(t->res->old_ca_sha256), "%s", v ? v : "");
+	v = hsmca_kube_str(t->old, "old_fp_ca_sha256");
+	snprintf(t->res->old_fp_ca_sha256, sizeof(t->res->old_fp_ca_sha256), "%s", v ? v : "");
+	return 0;
+}
+
+/* Record the CA certificate of one CA Secret (public) in f under prefix. */
+static int record_ca(json_object *f, const char *prefix, json_object *sec, const char *key,
+		     char fp[static 65], hsmca_error *err)
+{
+	char k[64];
+	X509 *ca = NULL;
+	char *pem;
+
+	if (tenant_cert_of_secret(sec, key, fp, &ca, err) != 0)
+		return -1;
+	pem = x509_pem(ca);
+	X509_free(ca);
+	if (!pem)
+		return hsmca_error_openssl(err, "encode the old CA certificate");
+	snprintf(k, sizeof(k), "%s_sha256", prefix);
+	json_object_object_add(f, k, json_object_new_string(fp));
+	snprintf(k, sizeof(k), "%s_pem", prefix);
+	json_object_object_add(f, k, json_object_new_string(pem));
+	snprintf(k, sizeof(k), "%s_uid", prefix);
+	json_object_object_add(f, k, json_object_new_string(hsmca_kube_str(sec, "metadata.uid")));
+	free(pem);
 	return 0;
 }
 
@@ -284,9 +309,7 @@ int tenant_record_old(struct tctx *t, hsmca_error *err)
 	struct tenant_pod_group g[3];
 	json_object *f = json_object_new_object(), *secrets = json_object_new_object();
 	json_object *pods = json_object_new_object(), *obj = NULL, *tcp = NULL;
-	char fp[65], name[TENANT_NAME_MAX];
-	X509 *ca = NULL;
-	char *pem = NULL;
+	char fp[65], fpfp[65] = "", name[TENANT_NAME_MAX], msg[HSMCA_ERROR_MAX];
 	uint8_t *raw = NULL;
 	size_t raw_len = 0;
 	const char *key_used = NULL;
@@ -296,7 +319,7 @@ int tenant_record_old(struct tctx *t, hsmca_error *err)
 		hsmca_error_set(err, "out of memory");
 		goto out;
 	}
-	if (tenant_get_tcp(t, &tcp, err) != 0 || tcp_can_start(t, tcp, err) != 0)
+	if (tenant_get_tcp(t, &tcp, err) != 0 || tenant_tcp_can_start(t, tcp, err) != 0)
 		goto out;
 	for (size_t i = 0; i < HSMCA_TENANT_SECRETS; i++) {
 		const char *suffix = hsmca_tenant_secret_suffixes[i];
@@ -311,22 +334,16 @@ int tenant_record_old(struct tctx *t, hsmca_error *err)
 					"is nothing to rotate (check --name and --namespace)", t->ns, name);
 			goto out;
 		}
+		/* Secrets absent now (a konnectivity one with the addon off) are
+		 * neither deleted nor awaited: null. */
 		json_object_object_add(secrets, name,
 				       obj ? json_object_new_string(hsmca_kube_str(obj, "metadata.uid"))
 					   : NULL);
-		if (i == 0) {
-			if (tenant_ca_of_secret(obj, fp, &ca, err) != 0)
-				goto out;
-			pem = x509_pem(ca);
-			if (!pem) {
-				hsmca_error_openssl(err, "encode the old CA certificate");
-				goto out;
-			}
-			json_object_object_add(f, "old_ca_sha256", json_object_new_string(fp));
-			json_object_object_add(f, "old_ca_pem", json_object_new_string(pem));
-			json_object_object_add(f, "old_ca_uid",
-					       json_object_new_string(hsmca_kube_str(obj, "metadata.uid")));
-		}
+		if (i == 0 && record_ca(f, "old_ca", obj, "ca.crt", fp, err) != 0)
+			goto out;
+		if (i == HSMCA_TENANT_FP_CA && obj &&
+		    record_ca(f, "old_fp_ca", obj, TENANT_FP_CA_KEY, fpfp, err) != 0)
+			goto out;
 		json_object_put(obj);
 		obj = NULL;
 	}
@@ -334,9 +351,21 @@ int tenant_record_old(struct tctx *t, hsmca_error *err)
 	for (int i = 0; i < 3; i++) {
 		json_object *uids;
 
+		if (i == TENANT_GROUP_WORKERS && t->no_wait_workers) {
+			json_object_object_add(pods, group_ids[i], json_object_new_object());
+			continue;
+		}
 		if (tenant_list_group(t, &g[i], &uids, NULL, err) != 0)
 			goto out;
 		json_object_object_add(pods, group_ids[i], uids);
+		if (i == TENANT_GROUP_WORKERS) {
+			t->res->workers = (unsigned)json_object_object_length(uids);
+			if (t->res->workers == 0) {
+				tenant_workers_refusal(t, &g[i], msg, sizeof(msg));
+				hsmca_error_set(err, "%s", msg);
+				goto out;
+			}
+		}
 	}
 	/* The old admin kubeconfig stays in this process's memory only: it
 	 * holds a private key.  A resumed run cannot have it (docs). */
@@ -362,8 +391,10 @@ int tenant_record_old(struct tctx *t, hsmca_error *err)
 	t->old = tj_last(&t->j, "record-old");
 	if (tenant_load_old(t, err) != 0)
 		goto out;
-	tenant_progress(t, "record-old", "old CA sha256 %s recorded; TenantControlPlane %s",
-			fp, tenant_tcp_status(tcp));
+	tenant_progress(t, "record-old", "old CA sha256 %s, old front-proxy CA sha256 %s recorded; "
+			"TenantControlPlane %s; %u worker VM pod(s) to await", fp,
+			fpfp[0] ? fpfp : "(none: no front-proxy CA Secret)", tenant_tcp_status(tcp),
+			t->res->workers);
 	tenant_fault_point("record-old");
 	ret = 0;
 out:
@@ -371,8 +402,6 @@ out:
 		hsmca_wipe(raw, raw_len);
 		free(raw);
 	}
-	X509_free(ca);
-	free(pem);
 	json_object_put(obj);
 	json_object_put(tcp);
 	json_object_put(f);
@@ -419,9 +448,18 @@ int tenant_delete_secrets(struct tctx *t, hsmca_error *err)
 {
 	json_object *secrets;
 	bool first = true;
+	int total = 0;
 
 	if (!json_object_object_get_ex(t->old, "secrets", &secrets))
 		return hsmca_error_set(err, "journal %s: record-old has no secrets", t->j.path);
+	for (size_t i = 0; i < HSMCA_TENANT_SECRETS; i++) {
+		char name[TENANT_NAME_MAX];
+		json_object *u;
+
+		tenant_secret_name(t->name, hsmca_tenant_secret_suffixes[i], name);
+		if (tenant_rotates(t, i) && json_object_object_get_ex(secrets, name, &u) && u)
+			total++;
+	}
 	if (!tj_last(&t->j, "delete-begin")) {
 		json_object *f = json_object_new_object();
 
@@ -437,7 +475,7 @@ int tenant_delete_secrets(struct tctx *t, hsmca_error *err)
 		int r;
 
 		tenant_secret_name(t->name, hsmca_tenant_secret_suffixes[i], name);
-		if (journaled(t, "deleted", "secret", name))
+		if (!tenant_rotates(t, i) || journaled(t, "deleted", "secret", name))
 			continue;
 		if (!json_object_object_get_ex(secrets, name, &u) || !u) {
 			/* Missing before the rotation: Kamaji makes it; nothing to delete. */
@@ -447,7 +485,7 @@ int tenant_delete_secrets(struct tctx *t, hsmca_error *err)
 		r = delete_recorded(t, &ref, uid, &why, err);
 		if (r < 0)
 			return hsmca_error_prefix(err, "step delete (%u of %d Secrets deleted so far)",
-						  t->res->deleted, HSMCA_TENANT_SECRETS);
+						  t->res->deleted, total);
 		if (first && r == 1)
 			tenant_fault_point("delete-unjournaled");
 		f = json_object_new_object();
@@ -476,56 +514,101 @@ int tenant_delete_secrets(struct tctx *t, hsmca_error *err)
 	return 0;
 }
 
-int tenant_annotate(struct tctx *t, hsmca_error *err)
+/* The rotate annotation's value, or NULL if absent. */
+const char *tenant_rotate_annotation(json_object *secret)
 {
+	json_object *md, *ann, *v;
+
+	if (json_object_object_get_ex(secret, "metadata", &md) &&
+	    json_object_object_get_ex(md, "annotations", &ann) &&
+	    json_object_object_get_ex(ann, HSMCA_TENANT_ROTATE_ANNOTATION, &v))
+		return json_object_get_string(v);
+	return NULL;
+}
+
+/* Annotate one CA Secret (index i) with certs.kamaji.clastix.io/rotate="".
+ * Kamaji rotates on exactly "" and then KEEPS the annotation with the RFC
+ * 3339 time of the rotation (internal/utilities/certs_rotation.go): a
+ * timestamp is an earlier rotation, not a pending one, and is replaced. */
+static int annotate_one(struct tctx *t, size_t i, const char *old_fp, const char *uid_field,
+			hsmca_error *err)
+{
+	const char *suffix = hsmca_tenant_secret_suffixes[i];
+	const char *key = i == 0 ? "ca.crt" : TENANT_FP_CA_KEY;
 	char name[TENANT_NAME_MAX], fp[65];
 	hsmca_kube_ref ref = { "v1", "secrets", t->ns, name };
 	json_object *sec = NULL, *patch = NULL, *md, *ann;
-	const char *old_fp = hsmca_kube_str(t->old, "old_ca_sha256");
+	const char *v;
 	int ret = -1;
 
-	tenant_secret_name(t->name, "ca", name);
-	if (!tj_last(&t->j, "annotate-begin") && tj_append(&t->j, "annotate-begin", NULL, err) != 0)
-		return -1;
+	tenant_secret_name(t->name, suffix, name);
 	if (hsmca_kube_get(t->k, &ref, &sec, err) != 0) {
 		if (!HSMCA_KUBE_IS_HTTP(err, 404))
 			goto out;
 		tenant_progress(t, "annotate", "secret %s/%s is gone; Kamaji is regenerating it",
 				t->ns, name);
-	} else if (tenant_ca_of_secret(sec, fp, NULL, err) == 0 && old_fp &&
-		   strcmp(fp, old_fp) != 0) {
+		ret = 0;
+		goto out;
+	}
+	if (tenant_cert_of_secret(sec, key, fp, NULL, err) == 0 && old_fp && strcmp(fp, old_fp) != 0) {
 		tenant_progress(t, "annotate", "secret %s/%s already holds a new CA; not annotated "
 				"again", t->ns, name);
-	} else if (json_object_object_get_ex(sec, "metadata", &md) &&
-		   json_object_object_get_ex(md, "annotations", &ann) &&
-		   json_object_object_get_ex(ann, HSMCA_TENANT_ROTATE_ANNOTATION, NULL)) {
-		tenant_progress(t, "annotate", "secret %s/%s already carries %s", t->ns, name,
-				HSMCA_TENANT_ROTATE_ANNOTATION);
-	} else {
-		patch = json_object_new_object();
-		md = json_object_new_object();
-		ann = json_object_new_object();
-		json_object_object_add(ann, HSMCA_TENANT_ROTATE_ANNOTATION, json_object_new_string(""));
-		json_object_object_add(md, "annotations", ann);
-		/* The uid makes the patch apply to the recorded incarnation only. */
-		json_object_object_add(md, "uid",
-				       json_object_new_string(hsmca_kube_str(t->old, "old_ca_uid")));
-		json_object_object_add(patch, "metadata", md);
-		if (hsmca_kube_merge_patch(t->k, &ref, patch, NULL, err) != 0) {
-			hsmca_error_prefix(err, "step annotate");
-			goto out;
-		}
-		tenant_progress(t, "annotate", "annotated secret %s/%s with %s=\"\"", t->ns, name,
-				HSMCA_TENANT_ROTATE_ANNOTATION);
-	}
-	if (tj_append(&t->j, "annotate-done", NULL, err) != 0)
+		ret = 0;
 		goto out;
-	tenant_fault_point("annotate");
+	}
+	v = tenant_rotate_annotation(sec);
+	if (v && !*v) {
+		tenant_progress(t, "annotate", "secret %s/%s already carries %s=\"\" (a rotation "
+				"Kamaji has not done yet); not annotated again", t->ns, name,
+				HSMCA_TENANT_ROTATE_ANNOTATION);
+		ret = 0;
+		goto out;
+	}
+	patch = json_object_new_object();
+	md = json_object_new_object();
+	ann = json_object_new_object();
+	json_object_object_add(ann, HSMCA_TENANT_ROTATE_ANNOTATION, json_object_new_string(""));
+	json_object_object_add(md, "annotations", ann);
+	/* The uid makes the patch apply to the recorded incarnation only. */
+	json_object_object_add(md, "uid", json_object_new_string(hsmca_kube_str(t->old, uid_field)));
+	json_object_object_add(patch, "metadata", md);
+	if (hsmca_kube_merge_patch(t->k, &ref, patch, NULL, err) != 0) {
+		hsmca_error_prefix(err, "step annotate (%s)", name);
+		goto out;
+	}
+	tenant_progress(t, "annotate", "annotated secret %s/%s with %s=\"\"%s%s%s", t->ns, name,
+			HSMCA_TENANT_ROTATE_ANNOTATION, v ? " (it carried " : "", v ? v : "",
+			v ? ", the time of an earlier rotation)" : "");
 	ret = 0;
 out:
 	json_object_put(sec);
 	json_object_put(patch);
 	return ret;
+}
+
+int tenant_annotate(struct tctx *t, hsmca_error *err)
+{
+	json_object *l = tj_last(&t->j, "annotate-begin");
+
+	if (!l) {
+		json_object *f = json_object_new_object();
+
+		json_object_object_add(f, "start", json_object_new_int64((int64_t)time(NULL)));
+		if (tj_append(&t->j, "annotate-begin", f, err) != 0)
+			return -1;
+		l = tj_last(&t->j, "annotate-begin");
+	}
+	t->annotate_start = (time_t)json_object_get_int64(json_object_object_get(l, "start"));
+	if (annotate_one(t, 0, hsmca_kube_str(t->old, "old_ca_sha256"), "old_ca_uid", err) != 0)
+		return -1;
+	if (tenant_rotates(t, HSMCA_TENANT_FP_CA) && t->old_fp_ca &&
+	    annotate_one(t, HSMCA_TENANT_FP_CA, hsmca_kube_str(t->old, "old_fp_ca_sha256"),
+			 "old_fp_ca_uid", err) != 0)
+		return -1;
+	if (tj_append(&t->j, "annotate-done", NULL, err) != 0)
+		return -1;
+	tenant_fault_point("annotate");
+	return 0;
 }
 
 int tenant_restart_pods(struct tctx *t, hsmca_error *err)

@@ -74,7 +74,8 @@ static int check_opts(const hsmca_tenant_opts *o, bool need_home, hsmca_error *e
 	return 0;
 }
 
-static int default_out(const hsmca_tenant_opts *o, char *out, size_t outlen, hsmca_error *err)
+static int default_out(const hsmca_tenant_opts *o, const char *name, char *out, size_t outlen,
+		       hsmca_error *err)
 {
 	char cwd[PATH_MAX];
 
@@ -84,7 +85,7 @@ static int default_out(const hsmca_tenant_opts *o, char *out, size_t outlen, hsm
 		return hsmca_error_errno(err, "getcwd");
 	if (o->out)
 		return hsmca_path_join(out, outlen, err, "%s/%s", cwd, o->out);
-	return hsmca_path_join(out, outlen, err, "%s/%s-admin.kubeconfig", cwd, o->name);
+	return hsmca_path_join(out, outlen, err, "%s/%s-admin.kubeconfig", cwd, name);
 }
 
 static int connect_mgmt(struct tctx *t, hsmca_error *err)
@@ -107,6 +108,40 @@ static void tctx_free(struct tctx *t)
 static bool destructive_begun(const struct tjournal *j)
 {
 	return tj_last(j, "delete-begin") || tj_last(j, "annotate-begin");
+}
+
+/* A journaled rotation of --name, or of Cozystack's kubernetes-<name>,
+ * decides the name without asking the API server (a resume must work, and
+ * say what it can, while the API server is unreachable).  *found says
+ * whether one was found; t->name is set either way. */
+static int journaled_name(struct tctx *t, bool *found, hsmca_error *err)
+{
+	const char *given = t->o->name;
+	struct tjournal j;
+
+	*found = false;
+	snprintf(t->namebuf, sizeof(t->namebuf), "%s", given);
+	t->name = t->namebuf;
+	snprintf(t->res->name, sizeof(t->res->name), "%s", given);
+	for (int i = 0; i < 2 && !*found; i++) {
+		char n[64];
+
+		if (i == 1 && (strncmp(given, "kubernetes-", 11) == 0 || strlen(given) > 52))
+			break;
+		snprintf(n, sizeof(n), "%s%s", i ? "kubernetes-" : "", given);
+		if (tj_init(&j, t->o->home, t->ns, n, err) != 0)
+			return -1;
+		*found = tj_exists(&j);
+		tj_free(&j);
+		if (*found && i == 1) {
+			snprintf(t->namebuf, sizeof(t->namebuf), "%s", n);
+			snprintf(t->res->name, sizeof(t->res->name), "%s", n);
+			snprintf(t->res->name_note, sizeof(t->res->name_note),
+				 "using %s: a rotation of it is journaled (Cozystack names the "
+				 "TenantControlPlane kubernetes-<app>)", n);
+		}
+	}
+	return 0;
 }
 
 static int audit(struct tctx *t, const char *event, const char *outcome,
@@ -138,6 +173,13 @@ static int adopt_begin(struct tctx *t, json_object *begin, hsmca_error *err)
 		return hsmca_error_set(err, "the journaled rotation uses --kamaji-namespace %s, not %s",
 				       kns, t->o->kamaji_namespace);
 	t->kns = kns;
+	t->keep_fp = json_object_get_boolean(json_object_object_get(begin, "keep_front_proxy_ca"));
+	t->no_wait_workers = json_object_get_boolean(json_object_object_get(begin, "no_wait_workers"));
+	if ((t->o->keep_front_proxy_ca && !t->keep_fp) || (t->o->no_wait_workers && !t->no_wait_workers))
+		return hsmca_error_set(err, "the journaled rotation was begun without %s; it is "
+				       "resumed as begun (drop the option)",
+				       t->o->keep_front_proxy_ca && !t->keep_fp ? "--keep-front-proxy-ca"
+										: "--no-wait-workers");
 	if (!t->o->out)
 		snprintf(t->res->out, sizeof(t->res->out), "%s", out);
 	return 0;
@@ -154,7 +196,10 @@ static int run_steps(struct tctx *t, hsmca_error *err)
 			return hsmca_error_prefix(err, "step record-old");
 		{
 			const char *d[] = { "method", method_name(t->method), "old_ca_sha256",
-					    t->res->old_ca_sha256, "kamaji_namespace", t->kns, NULL };
+					    t->res->old_ca_sha256, "old_front_proxy_ca_sha256",
+					    t->res->old_fp_ca_sha256, "front_proxy_ca",
+					    t->keep_fp ? "kept" : "rotated", "kamaji_namespace", t->kns,
+					    NULL };
 
 			if (audit(t, "tenant-rotate-begin", "ok", d, err) != 0)
 				return hsmca_error_prefix(err, "audit log (nothing was deleted)");
@@ -177,9 +222,14 @@ static int run_steps(struct tctx *t, hsmca_error *err)
 	}
 	if (!tj_last(&t->j, "restart-done") && tenant_restart_pods(t, err) != 0)
 		return -1;
+	if ((l = tj_last(&t->j, "annotate-begin")) != NULL)
+		t->annotate_start = (time_t)json_object_get_int64(json_object_object_get(l, "start"));
 	if ((l = tj_last(&t->j, "wait-done")) != NULL) {
 		snprintf(t->res->new_ca_sha256, sizeof(t->res->new_ca_sha256), "%s",
 			 hsmca_kube_str(l, "new_ca_sha256") ? hsmca_kube_str(l, "new_ca_sha256") : "");
+		snprintf(t->res->new_fp_ca_sha256, sizeof(t->res->new_fp_ca_sha256), "%s",
+			 hsmca_kube_str(l, "new_fp_ca_sha256") ? hsmca_kube_str(l, "new_fp_ca_sha256")
+							       : "");
 	} else {
 		json_object *f;
 		int64_t timeout_s = t->o->timeout_s > 0 ? t->o->timeout_s
@@ -192,6 +242,8 @@ static int run_steps(struct tctx *t, hsmca_error *err)
 			return -1;
 		f = json_object_new_object();
 		json_object_object_add(f, "new_ca_sha256", json_object_new_string(t->res->new_ca_sha256));
+		json_object_object_add(f, "new_fp_ca_sha256",
+				       json_object_new_string(t->res->new_fp_ca_sha256));
 		if (tj_append(&t->j, "wait-done", f, err) != 0)
 			return -1;
 		tenant_fault_point("wait");
@@ -215,6 +267,9 @@ static int run_steps(struct tctx *t, hsmca_error *err)
 	{
 		const char *d[] = { "method", method_name(t->method), "old_ca_sha256",
 				    t->res->old_ca_sha256, "new_ca_sha256", t->res->new_ca_sha256,
+				    "old_front_proxy_ca_sha256", t->res->old_fp_ca_sha256,
+				    "new_front_proxy_ca_sha256", t->res->new_fp_ca_sha256,
+				    "front_proxy_ca", t->keep_fp ? "kept" : "rotated",
 				    "kubeconfig", t->res->out, "old_kubeconfig", t->res->old_kubeconfig,
 				    "old_credential", t->res->old_credential,
 				    "resumed", t->res->resumed ? "yes" : "no", NULL };
@@ -243,6 +298,8 @@ int hsmca_tenant_rotate(const hsmca_tenant_opts *o, bool resume, hsmca_tenant_re
 	t.ns = o->namespace;
 	t.kns = o->kamaji_namespace ? o->kamaji_namespace : DEFAULT_KAMAJI_NS;
 	t.method = o->method;
+	t.keep_fp = o->keep_front_proxy_ca;
+	t.no_wait_workers = o->no_wait_workers;
 	t.j.lock_fd = t.j.fd = -1;
 	if (check_opts(o, true, err) != 0)
 		return -1;
@@ -250,8 +307,21 @@ int hsmca_tenant_rotate(const hsmca_tenant_opts *o, bool resume, hsmca_tenant_re
 		return hsmca_error_set(err, "%s is not an hsmca state directory (no hsmca.yaml): the "
 				       "rotation's journal and audit record live there; run 'hsmca "
 				       "init' or point --home / HSMCA_HOME at one", o->home);
-	if (o->out && default_out(o, res->out, sizeof(res->out), err) != 0)
+	if (o->out && default_out(o, t.name, res->out, sizeof(res->out), err) != 0)
 		return -1;
+	{
+		bool found;
+
+		if (journaled_name(&t, &found, err) != 0)
+			goto out;
+		if (!found) {
+			/* A fresh run: which TCP, and whether it can be rotated, are
+			 * settled before anything is written. */
+			if (connect_mgmt(&t, err) != 0 || tenant_resolve_name(&t, err) != 0 ||
+			    tenant_precheck(&t, err) != 0)
+				goto out;
+		}
+	}
 	if (tj_init(&t.j, o->home, t.ns, t.name, err) != 0 || tj_lock(&t.j, err) != 0 ||
 	    tj_load(&t.j, err) != 0)
 		goto out;
@@ -277,13 +347,15 @@ int hsmca_tenant_rotate(const hsmca_tenant_opts *o, bool resume, hsmca_tenant_re
 			hsmca_error_set(err, "nothing to resume: no journal at %s", t.j.path);
 			goto out;
 		}
-		if (!o->out && default_out(o, res->out, sizeof(res->out), err) != 0)
+		if (!o->out && default_out(o, t.name, res->out, sizeof(res->out), err) != 0)
 			goto out;
 		f = json_object_new_object();
 		json_object_object_add(f, "name", json_object_new_string(t.name));
 		json_object_object_add(f, "namespace", json_object_new_string(t.ns));
 		json_object_object_add(f, "kamaji_namespace", json_object_new_string(t.kns));
 		json_object_object_add(f, "method", json_object_new_string(method_name(t.method)));
+		json_object_object_add(f, "keep_front_proxy_ca", json_object_new_boolean(t.keep_fp));
+		json_object_object_add(f, "no_wait_workers", json_object_new_boolean(t.no_wait_workers));
 		json_object_object_add(f, "out", json_object_new_string(res->out));
 		if (tj_append(&t.j, "begin", f, err) != 0)
 			goto out;
@@ -291,7 +363,7 @@ int hsmca_tenant_rotate(const hsmca_tenant_opts *o, bool resume, hsmca_tenant_re
 	if (hsmca_path_join(path, sizeof(path), err, "%s/audit.log", o->home) != 0 ||
 	    hsmca_audit_open(path, &t.audit, err) != 0)
 		goto out;
-	if (connect_mgmt(&t, err) != 0)
+	if (!t.k && connect_mgmt(&t, err) != 0)
 		goto out;
 	ret = run_steps(&t, err);
 out:
@@ -340,10 +412,15 @@ int hsmca_tenant_plan(const hsmca_tenant_opts *o, json_object **plan, hsmca_erro
 	t.j.lock_fd = t.j.fd = -1;
 	if (check_opts(o, false, err) != 0)
 		return -1;
-	if (default_out(o, res.out, sizeof(res.out), err) != 0)
-		return -1;
-	if (connect_mgmt(&t, err) != 0 || tenant_plan(&t, &p, err) != 0)
+	t.keep_fp = o->keep_front_proxy_ca;
+	t.no_wait_workers = o->no_wait_workers;
+	if (connect_mgmt(&t, err) != 0 || tenant_resolve_name(&t, err) != 0)
 		goto out;
+	if (default_out(o, t.name, res.out, sizeof(res.out), err) != 0 ||
+	    tenant_plan(&t, &p, err) != 0)
+		goto out;
+	json_object_object_add(p, "given_name", json_object_new_string(o->name));
+	json_object_object_add(p, "name_note", json_object_new_string(res.name_note));
 	json_object_object_add(p, "out", json_object_new_string(res.out));
 	json_object_object_add(p, "journal", NULL);
 	if (o->home && tj_init(&t.j, o->home, t.ns, t.name, err) == 0 && tj_load(&t.j, err) == 0 &&
@@ -378,7 +455,6 @@ static int nothing_happened(struct tctx *t, bool *same, hsmca_error *err)
 	json_object_object_foreach(secrets, name, uid)
 	{
 		hsmca_kube_ref ref = { "v1", "secrets", t->ns, name };
-		json_object *md, *ann;
 		const char *u;
 
 		if (!uid)
@@ -400,9 +476,8 @@ static int nothing_happened(struct tctx *t, bool *same, hsmca_error *err)
 			}
 			if (!old_fp || strcmp(fp, old_fp) != 0)
 				goto changed;
-			if (json_object_object_get_ex(obj, "metadata", &md) &&
-			    json_object_object_get_ex(md, "annotations", &ann) &&
-			    json_object_object_get_ex(ann, HSMCA_TENANT_ROTATE_ANNOTATION, NULL))
+			/* "" is a pending request; a timestamp an earlier rotation. */
+			if (tenant_rotate_annotation(obj) && !*tenant_rotate_annotation(obj))
 				goto changed;
 		}
 		json_object_put(obj);
@@ -432,6 +507,12 @@ int hsmca_tenant_abort(const hsmca_tenant_opts *o, char *msg, size_t msglen, hsm
 	t.j.lock_fd = t.j.fd = -1;
 	if (!o->name || !o->namespace || !o->home)
 		return hsmca_error_set(err, "--name, --namespace and a state directory are required");
+	{
+		bool found;
+
+		if (journaled_name(&t, &found, err) != 0)
+			return -1;
+	}
 	if (tj_init(&t.j, o->home, t.ns, t.name, err) != 0 || tj_lock(&t.j, err) != 0 ||
 	    tj_load(&t.j, err) != 0)
 		goto out;

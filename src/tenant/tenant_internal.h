@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <json-c/json.h>
 #include <openssl/x509.h>
@@ -52,8 +53,12 @@ void tj_free(struct tjournal *j);
 
 struct tctx {
 	const hsmca_tenant_opts *o;
-	const char *name, *ns, *kns;
+	const char *name, *ns, *kns; /* name: the resolved TCP name (namebuf) */
+	char namebuf[64];
 	hsmca_tenant_method method;
+	bool keep_fp;           /* keep the front-proxy CA (journaled on begin) */
+	bool no_wait_workers;   /* await no worker VM pods (journaled on begin) */
+	time_t annotate_start;  /* wall clock when annotation began (method annotate) */
 	hsmca_kubeconfig *kc;   /* management cluster */
 	hsmca_kube *k;
 	struct tjournal j;
@@ -63,6 +68,7 @@ struct tctx {
 	/* from the record-old line */
 	json_object *old;       /* borrowed from the journal */
 	X509 *old_ca;
+	X509 *old_fp_ca;        /* NULL if the tenant had no front-proxy CA Secret */
 	/* the old admin kubeconfig of this process (never written anywhere);
 	 * NULL after a resume past record-old */
 	hsmca_kubeconfig *old_admin;
@@ -76,6 +82,14 @@ int64_t tenant_now_ms(void);
 void tenant_fault_point(const char *point);
 /* "<name>-<suffix>" into out. */
 void tenant_secret_name(const char *name, const char *suffix, char out[static TENANT_NAME_MAX]);
+/* Whether the Secret hsmca_tenant_secret_suffixes[i] is replaced by this run
+ * (the front-proxy CA is not with keep_front_proxy_ca). */
+bool tenant_rotates(const struct tctx *t, size_t i);
+/* An RFC 3339 time as Kamaji writes it (Go time.RFC3339: "Z" or a +hh:mm
+ * offset, optional fraction).  -1 if it is not one. */
+int tenant_parse_rfc3339(const char *s, time_t *out);
+/* Whether the pod's labels satisfy "k=v[,k=v...]". */
+bool tenant_labels_match(json_object *obj, const char *selector);
 
 /* ---- Kamaji side (kamaji.c) ------------------------------------------ */
 
@@ -85,8 +99,8 @@ struct tenant_pod_group {
 	const char *ns;
 	char selector[320];
 	char prefix[320];      /* name prefix, "" for any */
-	char cluster_label[320]; /* required value of cluster.x-k8s.io/cluster-name if present */
 };
+#define TENANT_GROUP_WORKERS 2 /* index of the virt-launcher group */
 void tenant_pod_groups(const struct tctx *t, struct tenant_pod_group g[static 3]);
 /* True if pod belongs to the group (selector already applied by the server). */
 bool tenant_pod_in_group(const struct tenant_pod_group *g, json_object *pod);
@@ -101,14 +115,30 @@ int tenant_get_tcp(struct tctx *t, json_object **out, hsmca_error *err);
 const char *tenant_tcp_status(json_object *tcp);
 /* Whether it carries kamaji.clastix.io/paused. */
 bool tenant_tcp_paused(json_object *tcp);
+/* Refuse to start on a TCP Kamaji would not (or could not yet) reconcile:
+ * paused, already rotating, Sleeping (no API server runs). */
+int tenant_tcp_can_start(struct tctx *t, json_object *tcp, hsmca_error *err);
 /* LIST a pod group: *uids = {"<ns>/<name>": uid}; *names (if wanted) =
  * [{"name","uid","ready"}]. */
 int tenant_list_group(struct tctx *t, const struct tenant_pod_group *g, json_object **uids,
 		      json_object **names, hsmca_error *err);
 
-/* SHA-256 (hex) of the first certificate in <name>-ca's ca.crt; *ca_out
+/* SHA-256 (hex) of the first certificate in the Secret's data[key]; *ca_out
  * (may be NULL) gets the certificate. */
+int tenant_cert_of_secret(json_object *secret, const char *key, char fp[static 65], X509 **ca_out,
+			  hsmca_error *err);
+/* The same for <name>-ca's ca.crt. */
 int tenant_ca_of_secret(json_object *secret, char fp[static 65], X509 **ca_out, hsmca_error *err);
+#define TENANT_FP_CA_KEY "front-proxy-ca.crt" /* kubeadm FrontProxyCACertName */
+/* Resolve o->name to the TenantControlPlane name (Cozystack's
+ * kubernetes-<name>) into t->namebuf / t->res->name_note. */
+int tenant_resolve_name(struct tctx *t, hsmca_error *err);
+/* Before a fresh run writes anything: the TCP can be rotated now and the
+ * worker VM pods are found (or no_wait_workers). */
+int tenant_precheck(struct tctx *t, hsmca_error *err);
+/* The refusal text when no worker VM pod is found. */
+void tenant_workers_refusal(const struct tctx *t, const struct tenant_pod_group *g, char *out,
+			    size_t outlen);
 /* Read the current state, record it in the journal, keep the old admin
  * kubeconfig in memory (t->old_admin). */
 int tenant_record_old(struct tctx *t, hsmca_error *err);
@@ -116,6 +146,8 @@ int tenant_record_old(struct tctx *t, hsmca_error *err);
 int tenant_load_old(struct tctx *t, hsmca_error *err);
 int tenant_delete_secrets(struct tctx *t, hsmca_error *err);
 int tenant_annotate(struct tctx *t, hsmca_error *err);
+/* The certs.kamaji.clastix.io/rotate value of a Secret, NULL if absent. */
+const char *tenant_rotate_annotation(json_object *secret);
 int tenant_restart_pods(struct tctx *t, hsmca_error *err);
 
 /* ---- dry run (plan.c) -------------------------------------------------- */

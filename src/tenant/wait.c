@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -161,66 +162,162 @@ static json_object *current_get(json_object *current, const char *ns, const char
 	return json_object_object_get_ex(current, key, &o) ? o : NULL;
 }
 
+/* Tenant-CA-signed Secrets (Kamaji: every one re-signed when its
+ * certificate no longer verifies against <name>-ca). */
+static const char *const ca_signed[] = {
+	"api-server-certificate", "api-server-kubelet-client-certificate",
+	"konnectivity-certificate", "admin-kubeconfig", "controller-manager-kubeconfig",
+	"scheduler-kubeconfig", "konnectivity-kubeconfig",
+};
+
+static bool recorded(struct tctx *t, const char *name, const char **uid)
+{
+	json_object *old_secrets, *u;
+
+	*uid = NULL;
+	if (!json_object_object_get_ex(t->old, "secrets", &old_secrets) ||
+	    !json_object_object_get_ex(old_secrets, name, &u) || !u)
+		return false;
+	*uid = json_object_get_string(u);
+	return true;
+}
+
+/* Method annotate: Kamaji replaced "" by the RFC 3339 time of the
+ * rotation; it must not be before this run's annotation began (to the
+ * second: Kamaji writes whole seconds). */
+static bool rotated_since(struct waitc *w, json_object *sec, const char *name)
+{
+	const char *v = tenant_rotate_annotation(sec);
+	time_t ts;
+
+	if (!v || !*v) {
+		why(w, "secret %s: %s is %s", name, HSMCA_TENANT_ROTATE_ANNOTATION,
+		    v ? "\"\" (Kamaji has not rotated it yet)" : "gone");
+		return false;
+	}
+	if (tenant_parse_rfc3339(v, &ts) != 0) {
+		why(w, "secret %s: %s=%s is not an RFC 3339 time", name, HSMCA_TENANT_ROTATE_ANNOTATION,
+		    v);
+		return false;
+	}
+	if (ts < w->t->annotate_start) {
+		why(w, "secret %s: %s=%s is before this run's annotation (an earlier rotation; "
+		    "or the management cluster's clock is behind)", name,
+		    HSMCA_TENANT_ROTATE_ANNOTATION, v);
+		return false;
+	}
+	return true;
+}
+
 static int secrets_done(void *arg, const char *type, json_object *object, json_object *current,
 			hsmca_error *err)
 {
 	struct waitc *w = arg;
 	struct tctx *t = w->t;
-	json_object *old_secrets = NULL, *sec, *md, *ann;
 	const char *old_fp = hsmca_kube_str(t->old, "old_ca_sha256");
-	char name[TENANT_NAME_MAX], fp[65], key[128];
+	const char *old_fpfp = hsmca_kube_str(t->old, "old_fp_ca_sha256");
+	char name[TENANT_NAME_MAX], fp[65], fpfp[65] = "", key[128];
+	json_object *sec;
+	X509 *new_ca = NULL, *new_fp_ca = NULL;
 	hsmca_error e;
+	int ret = 0;
 
 	(void)type;
 	(void)object;
 	(void)err;
-	json_object_object_get_ex(t->old, "secrets", &old_secrets);
 	for (size_t i = 0; i < HSMCA_TENANT_SECRETS; i++) {
-		json_object *u = NULL;
-		const char *uid;
+		const char *uid, *cur;
 
 		tenant_secret_name(t->name, hsmca_tenant_secret_suffixes[i], name);
+		if (!recorded(t, name, &uid))
+			continue; /* absent before the run: not awaited */
 		sec = current_get(current, t->ns, name);
 		if (!sec) {
 			why(w, "secret %s not yet recreated", name);
 			return 0;
 		}
-		uid = hsmca_kube_str(sec, "metadata.uid");
-		if (t->method == HSMCA_TENANT_METHOD_DELETE && old_secrets &&
-		    json_object_object_get_ex(old_secrets, name, &u) && u && uid &&
-		    strcmp(json_object_get_string(u), uid) == 0) {
+		cur = hsmca_kube_str(sec, "metadata.uid");
+		if (t->method == HSMCA_TENANT_METHOD_DELETE && tenant_rotates(t, i) && cur &&
+		    strcmp(uid, cur) == 0) {
 			why(w, "secret %s is still the old one (same uid)", name);
 			return 0;
 		}
+		if (t->method == HSMCA_TENANT_METHOD_ANNOTATE && tenant_rotates(t, i) &&
+		    (i == 0 || i == HSMCA_TENANT_FP_CA) && !rotated_since(w, sec, name))
+			return 0;
 	}
 	tenant_secret_name(t->name, "ca", name);
 	sec = current_get(current, t->ns, name);
-	if (json_object_object_get_ex(sec, "metadata", &md) &&
-	    json_object_object_get_ex(md, "annotations", &ann) &&
-	    json_object_object_get_ex(ann, HSMCA_TENANT_ROTATE_ANNOTATION, NULL)) {
-		why(w, "secret %s still carries %s", name, HSMCA_TENANT_ROTATE_ANNOTATION);
-		return 0;
-	}
-	if (tenant_ca_of_secret(sec, fp, NULL, &e) != 0) {
+	if (tenant_ca_of_secret(sec, fp, &new_ca, &e) != 0) {
 		why(w, "secret %s: %s", name, e.msg);
 		return 0;
 	}
 	if (old_fp && strcmp(fp, old_fp) == 0) {
 		why(w, "secret %s still holds the old CA", name);
-		return 0;
+		goto out;
+	}
+	tenant_secret_name(t->name, "front-proxy-ca-certificate", name);
+	sec = current_get(current, t->ns, name);
+	if (t->old_fp_ca) {
+		if (!sec || tenant_cert_of_secret(sec, TENANT_FP_CA_KEY, fpfp, &new_fp_ca, &e) != 0) {
+			why(w, "secret %s: %s", name, sec ? e.msg : "missing");
+			goto out;
+		}
+		if (tenant_rotates(t, HSMCA_TENANT_FP_CA) && old_fpfp && strcmp(fpfp, old_fpfp) == 0) {
+			why(w, "secret %s still holds the old front-proxy CA", name);
+			goto out;
+		}
+		/* front-proxy-client must be re-signed by the (new) front-proxy CA. */
+		tenant_secret_name(t->name, "front-proxy-client-certificate", name);
+		sec = current_get(current, t->ns, name);
+		if (sec && !tenant_secret_has_cert_of(sec, new_fp_ca, key, sizeof(key))) {
+			why(w, "secret %s is not yet signed by the new front-proxy CA", name);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < HSMCA_ARRAY_LEN(ca_signed); i++) {
+		const char *uid;
+
+		tenant_secret_name(t->name, ca_signed[i], name);
+		sec = current_get(current, t->ns, name);
+		if (recorded(t, name, &uid) && sec &&
+		    !tenant_secret_has_cert_of(sec, new_ca, key, sizeof(key))) {
+			why(w, "secret %s holds no certificate of the new CA yet", name);
+			goto out;
+		}
 	}
 	for (size_t i = 0; i < HSMCA_TENANT_SECRETS; i++) {
 		tenant_secret_name(t->name, hsmca_tenant_secret_suffixes[i], name);
 		sec = current_get(current, t->ns, name);
+		if (!sec)
+			continue;
 		if (tenant_secret_has_cert_of(sec, t->old_ca, key, sizeof(key))) {
 			why(w, "secret %s (%s) still holds a certificate of the old CA", name, key);
-			return 0;
+			goto out;
+		}
+		if (tenant_rotates(t, HSMCA_TENANT_FP_CA) && t->old_fp_ca &&
+		    tenant_secret_has_cert_of(sec, t->old_fp_ca, key, sizeof(key))) {
+			why(w, "secret %s (%s) still holds a certificate of the old front-proxy CA",
+			    name, key);
+			goto out;
 		}
 	}
 	snprintf(t->res->new_ca_sha256, sizeof(t->res->new_ca_sha256), "%s", fp);
-	return 1;
+	snprintf(t->res->new_fp_ca_sha256, sizeof(t->res->new_fp_ca_sha256), "%s", fpfp);
+	ret = 1;
+out:
+	X509_free(new_ca);
+	X509_free(new_fp_ca);
+	return ret;
 }
 
+/* Kamaji's .status.kubernetesResources.version.status: Ready ends the wait;
+ * WriteLimited (running, spec.writePermissions limits the tenant; Kamaji
+ * reports it before checking a rollout) ends it too, the proof step then
+ * shows the new CA served; Sleeping (0 replicas) ends it with an error --
+ * nothing will serve the new CA until the control plane is scaled up;
+ * anything else (CertificateAuthorityRotating, NotReady, Upgrading,
+ * Provisioning, Unknown) is waited through. */
 static int tcp_done(void *arg, const char *type, json_object *object, json_object *current,
 		    hsmca_error *err)
 {
@@ -230,34 +327,27 @@ static int tcp_done(void *arg, const char *type, json_object *object, json_objec
 
 	(void)type;
 	(void)object;
-	(void)err;
 	if (!tcp) {
 		why(w, "TenantControlPlane %s/%s is gone", w->t->ns, w->t->name);
 		return 0;
 	}
 	st = hsmca_kube_str(tcp, "status.kubernetesResources.version.status");
-	if (!st || strcmp(st, "Ready") != 0) {
-		why(w, "TenantControlPlane %s/%s is %s", w->t->ns, w->t->name, st ? st : "without status");
-		return 0;
+	if (st && strcmp(st, "Ready") == 0)
+		return 1;
+	if (st && strcmp(st, "WriteLimited") == 0) {
+		tenant_progress(w->t, "wait", "TenantControlPlane %s/%s is WriteLimited: running with "
+				"write limits; its status shows no rollout then, the proof step checks "
+				"the new CA is served", w->t->ns, w->t->name);
+		return 1;
 	}
-	return 1;
-}
-
-/* "k=v" label selectors only (all this step uses). */
-static bool labels_match(json_object *pod, const char *selector)
-{
-	const char *eq = strchr(selector, '=');
-	char k[256];
-	json_object *labels, *v;
-
-	if (!eq || (size_t)(eq - selector) >= sizeof(k))
-		return false;
-	memcpy(k, selector, (size_t)(eq - selector));
-	k[eq - selector] = '\0';
-	return json_object_object_get_ex(pod, "metadata", &labels) &&
-	       json_object_object_get_ex(labels, "labels", &labels) &&
-	       json_object_object_get_ex(labels, k, &v) &&
-	       strcmp(json_object_get_string(v), eq + 1) == 0;
+	if (st && strcmp(st, "Sleeping") == 0) {
+		hsmca_error_set(err, "TenantControlPlane %s/%s is Sleeping (0 control-plane replicas): "
+				"no tenant API server runs to serve the new CA; scale it up and "
+				"resume", w->t->ns, w->t->name);
+		return -1;
+	}
+	why(w, "TenantControlPlane %s/%s is %s", w->t->ns, w->t->name, st ? st : "without status");
+	return 0;
 }
 
 struct podsc {
@@ -286,7 +376,7 @@ static int pods_done(void *arg, const char *type, json_object *object, json_obje
 			const char *uid = hsmca_kube_str(pod, "metadata.uid");
 			json_object *md, *u;
 
-			if (!labels_match(pod, g->selector) || !tenant_pod_in_group(g, pod))
+			if (!tenant_labels_match(pod, g->selector) || !tenant_pod_in_group(g, pod))
 				continue;
 			if (json_object_object_get_ex(pc->old[i], key, &u) && uid &&
 			    strcmp(json_object_get_string(u), uid) == 0) {
@@ -361,12 +451,13 @@ int tenant_wait(struct tctx *t, hsmca_error *err)
 	if (watch_until(t, "every Secret recreated with a new CA", &secrets, NULL, secrets_done, &w,
 			err) != 0)
 		return -1;
-	tenant_progress(t, "wait", "all %d Secrets are back; new CA sha256 %s", HSMCA_TENANT_SECRETS,
-			t->res->new_ca_sha256);
+	tenant_progress(t, "wait", "the Secrets are back; new CA sha256 %s, front-proxy CA sha256 %s",
+			t->res->new_ca_sha256,
+			t->res->new_fp_ca_sha256[0] ? t->res->new_fp_ca_sha256 : "(none)");
 	memset(&w, 0, sizeof(w));
 	if (watch_until(t, "TenantControlPlane Ready", &tcp, NULL, tcp_done, &w, err) != 0)
 		return -1;
-	tenant_progress(t, "wait", "TenantControlPlane %s/%s is Ready", t->ns, t->name);
+	tenant_progress(t, "wait", "TenantControlPlane %s/%s is serving", t->ns, t->name);
 
 	tenant_pod_groups(t, g);
 	json_object_object_get_ex(t->old, "pods", &old_pods);
@@ -380,7 +471,7 @@ int tenant_wait(struct tctx *t, hsmca_error *err)
 		pc.g[pc.n] = &g[i];
 		pc.old[pc.n++] = o;
 	}
-	if (pc.n && watch_until(t, "kcsi-driver and virt-launcher pods replaced and Ready",
+	if (pc.n && watch_until(t, "kcsi-driver and worker VM (virt-launcher) pods replaced and Ready",
 				&pods_ns, NULL, pods_done, &pc.w, err) != 0)
 		return -1;
 	if (strcmp(t->kns, t->ns) != 0) {

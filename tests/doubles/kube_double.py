@@ -1503,6 +1503,8 @@ SEED_SUFFIXES = ["ca", "sa-certificate", "api-server-certificate",
                  "api-server-kubelet-client-certificate", "front-proxy-client-certificate",
                  "datastore-certificate", "konnectivity-certificate", "admin-kubeconfig",
                  "controller-manager-kubeconfig", "scheduler-kubeconfig", "konnectivity-kubeconfig"]
+# Kamaji's 13 Secrets: the seed's 11, the front-proxy CA and the datastore config.
+MANAGED = SEED_SUFFIXES + ["front-proxy-ca-certificate", "datastore-config"]
 CA_SIGNED = ["api-server-certificate", "api-server-kubelet-client-certificate",
              "konnectivity-certificate", "admin-kubeconfig", "controller-manager-kubeconfig",
              "scheduler-kubeconfig", "konnectivity-kubeconfig"]
@@ -1513,6 +1515,23 @@ ROTATE_ANN = "certs.kamaji.clastix.io/rotate"
 PAUSED_ANN = "kamaji.clastix.io/paused"
 
 
+def rotation_requested(sec):
+    # internal/utilities/certs_rotation.go IsRotationRequested: exactly "".
+    return sec is not None and (sec["metadata"].get("annotations") or {}).get(ROTATE_ANN) == ""
+
+
+def tcp_computed_status(tcp):
+    # internal/resources/k8s_deployment_resource.go computeStatus (no rollout here).
+    spec = tcp.get("spec") or {}
+    replicas = ((spec.get("controlPlane") or {}).get("deployment") or {}).get("replicas", 2)
+    wp = spec.get("writePermissions") or {}
+    if replicas == 0:
+        return "Sleeping"
+    if wp.get("blockCreation") or wp.get("blockUpdate") or wp.get("blockDeletion"):
+        return "WriteLimited"
+    return "Ready"
+
+
 class Kamaji:
     def __init__(self, store, pki, args, tenant_url_fn):
         self.store, self.pki, self.args = store, pki, args
@@ -1521,14 +1540,17 @@ class Kamaji:
         self.lock = threading.RLock()
         self.ca = None
         self.ca_fp = None
+        self.old_cas = []            # every tenant CA replaced so far (fault tenant_trusts_removed_ca)
         self.front_proxy_ca = None
+        self.fp_fp = None
         self.datastore_ca = pki.ca("datastore-ca")
-        self.generated = {}          # secret name -> (uid, ca_fp)
+        self.generated = {}          # secret name -> (uid, rv, ca_fp, front-proxy ca_fp)
         self.pending_since = None
         self.rotations = 0
+        self.fp_rotations = 0
         self.vm_restart_at = None
         self.ready_at = {}           # (ns, name) -> monotonic
-        h = lambda: "".join(random.choice("0123456789abcdef") for _ in range(9))
+        h = lambda n=9: "".join(random.choice("0123456789abcdef") for _ in range(n))
         self.replicasets = [
             {"ns": self.kns, "prefix": "kamaji-%s-" % h(), "count": 1, "restart": False,
              "labels": {"app.kubernetes.io/name": "kamaji", "app.kubernetes.io/instance": "kamaji"}},
@@ -1536,10 +1558,23 @@ class Kamaji:
              "labels": {"app": "%s-kcsi-driver" % self.name}},
             {"ns": self.ns, "prefix": "%s-%s-" % (self.name, h()), "count": 2, "restart": True,
              "labels": {"kamaji.clastix.io/name": self.name}},
-            {"ns": self.ns, "prefix": "virt-launcher-kubernetes-%s-" % self.name, "count": 2, "restart": True,
-             "labels": {"kubevirt.io": "virt-launcher",
-                        "cluster.x-k8s.io/cluster-name": "kubernetes-%s" % self.name}},
         ]
+        # Worker VMs as Cozystack + CAPK + KubeVirt make them: VM (= KubevirtMachine)
+        # names start with the cluster (TCP) name; the launcher pod is GenerateName
+        # "virt-launcher-<vm>-" with the VMI's labels plus kubevirt.io=virt-launcher.
+        md = "%s-md0-%s" % (self.name, h(10))
+        self.vms = []
+        for _ in range(args.worker_vms):
+            vm = "%s-%s-%s" % (md, rand_suffix(), rand_suffix())
+            self.vms.append(vm)
+            self.replicasets.append(
+                {"ns": self.ns, "prefix": "virt-launcher-%s-" % vm, "count": 1, "restart": True,
+                 "vm": True,
+                 "labels": {"kubevirt.io": "virt-launcher", "kubevirt.io/vm": vm, "name": vm,
+                            "cluster.x-k8s.io/cluster-name": args.vm_cluster_label or self.name,
+                            "cluster.x-k8s.io/role": "worker",
+                            "apps.cozystack.io/application.name":
+                                self.name[len("kubernetes-"):] if self.name.startswith("kubernetes-") else self.name}})
 
     # -- secrets
     def sname(self, suffix):
@@ -1557,18 +1592,28 @@ class Kamaji:
                              "annotations": {"kamaji.clastix.io/checksum": checksum}},
                 "data": enc}
 
-    def put_secret(self, suffix, data, ca_fp):
+    def put_secret(self, suffix, data, rotated=False):
+        """CreateOrUpdate: the existing object's other annotations are kept; a
+        rotation asked for with certs.kamaji.clastix.io/rotate="" leaves the
+        annotation in place with the RFC 3339 time of the rotation
+        (SetLastRotationTimestamp)."""
         obj = self.secret_obj(suffix, data)
         name = obj["metadata"]["name"]
         try:
             cur = self.store.get(SECRETS, self.ns, name)
+            ann = dict(cur["metadata"].get("annotations") or {})
+            ann.update(obj["metadata"]["annotations"])
+            if rotated or rotation_requested(cur):
+                ann[ROTATE_ANN] = now_rfc3339()
+            obj["metadata"]["annotations"] = ann
             obj["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
             new = self.store.update(SECRETS, self.ns, name, obj)
         except ApiError as e:
             if e.code != 404:
                 raise
             new = self.store.create(SECRETS, self.ns, obj)
-        self.generated[name] = (new["metadata"]["uid"], new["metadata"]["resourceVersion"], ca_fp)
+        self.generated[name] = (new["metadata"]["uid"], new["metadata"]["resourceVersion"],
+                                self.ca_fp, self.fp_fp)
 
     def kubeconfig(self, user_cn, orgs, server):
         cert, key = self.pki.leaf(self.ca, user_cn, orgs, client=True)
@@ -1616,7 +1661,15 @@ class Kamaji:
                                               serialization.PublicFormat.SubjectPublicKeyInfo)
             return {"sa.pub": pub, "sa.key": key_pem(k)}
         if suffix == "front-proxy-ca-certificate":
-            return {"ca.crt": cert_pem(self.front_proxy_ca[0]), "ca.key": key_pem(self.front_proxy_ca[1])}
+            # kubeadm constants FrontProxyCACertName / FrontProxyCAKeyName
+            return {"front-proxy-ca.crt": cert_pem(self.front_proxy_ca[0]),
+                    "front-proxy-ca.key": key_pem(self.front_proxy_ca[1])}
+        if suffix == "datastore-config":
+            # internal/resources/datastore/datastore_storage_config.go: connection
+            # settings of the DataStore, no certificate.
+            return {"DB_CONNECTION_STRING": b"etcd-0.etcd.cozy-etcd.svc:2379",
+                    "DB_SCHEMA": self.ns.replace("-", "_").encode() + b"_" + self.name.replace("-", "_").encode(),
+                    "DB_USER": self.name.encode()}
         raise KeyError(suffix)
 
     def ca_data(self):
@@ -1647,11 +1700,13 @@ class Kamaji:
             tcp = self.store.get(TCPS, self.ns, self.name)
         except ApiError:
             return
+        if status == "Ready":
+            status = tcp_computed_status(tcp)
         cur = tcp.get("status", {}).get("kubernetesResources", {}).get("version", {}).get("status")
         if cur == status:
             return
         patch = {"status": {"kubernetesResources": {"version": {"status": status}}}}
-        if status == "Ready" and self.ca is not None:
+        if status in ("Ready", "WriteLimited") and self.ca is not None:
             patch["status"]["certificates"] = {"ca": {"secretName": self.sname("ca"),
                                                       "checksum": self.ca_fp[:32],
                                                       "lastUpdate": now_rfc3339()}}
@@ -1662,9 +1717,10 @@ class Kamaji:
             self.ca = self.pki.ca("kubernetes", ["kamaji"])
             self.ca_fp = cert_sha256(self.ca[0])
             self.front_proxy_ca = self.pki.ca("front-proxy-ca")
-            self.put_secret("ca", self.ca_data(), self.ca_fp)
-            for suffix in SEED_SUFFIXES[1:] + ["front-proxy-ca-certificate"]:
-                self.put_secret(suffix, self.make_leaf(suffix), self.ca_fp)
+            self.fp_fp = cert_sha256(self.front_proxy_ca[0])
+            self.put_secret("ca", self.ca_data())
+            for suffix in MANAGED[1:]:
+                self.put_secret(suffix, self.make_leaf(suffix))
             self.store.create(TCPS, self.ns, {
                 "apiVersion": TCPS.api_version, "kind": TCPS.kind,
                 "metadata": {"name": self.name, "namespace": self.ns},
@@ -1685,12 +1741,19 @@ class Kamaji:
         name = rs["prefix"] + rand_suffix()
         ts = now_rfc3339()
         ready = "True" if ready_now else "False"
+        if rs.get("vm"):
+            owner = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+                     "name": rs["labels"]["kubevirt.io/vm"], "uid": str(uuid.uuid4()),
+                     "controller": True, "blockOwnerDeletion": True}
+        else:
+            owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                     "name": rs["prefix"].rstrip("-"), "uid": str(uuid.uuid5(uuid.NAMESPACE_DNS, rs["prefix"])),
+                     "controller": True, "blockOwnerDeletion": True}
         pod = {"apiVersion": "v1", "kind": "Pod",
                "metadata": {"name": name, "namespace": rs["ns"], "labels": dict(rs["labels"]),
-                            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                                                 "name": rs["prefix"].rstrip("-"), "uid": str(uuid.uuid5(uuid.NAMESPACE_DNS, rs["prefix"])),
-                                                 "controller": True, "blockOwnerDeletion": True}]},
-               "spec": {"nodeName": "node-1", "containers": [{"name": "main", "image": "registry.example/%s:v1" % rs["prefix"].split("-")[0]}]},
+                            "generateName": rs["prefix"], "ownerReferences": [owner]},
+               "spec": {"nodeName": "node-1", "containers": [{"name": "compute" if rs.get("vm") else "main",
+                                                              "image": "registry.example/%s:v1" % rs["prefix"].split("-")[0]}]},
                "status": {"phase": "Running" if ready_now else "Pending", "startTime": ts,
                           "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": ts},
                                          {"type": "Initialized", "status": "True", "lastTransitionTime": ts},
@@ -1729,6 +1792,12 @@ class Kamaji:
     def store_pod_never_ready(self, name):
         return self.cluster_faults is not None and self.cluster_faults.pod_never_ready(name)
 
+    def fault(self, name):
+        if self.cluster_faults is None:
+            return None
+        with self.cluster_faults.flock:
+            return self.cluster_faults.faults.get(name)
+
     cluster_faults = None
 
     def restart_vms(self):
@@ -1744,13 +1813,13 @@ class Kamaji:
 
     # -- secrets
     def needs(self):
-        """What must be regenerated: (new_ca_reason, [suffixes])."""
+        """What must be regenerated: (new_ca_reason, adopt, new_fp_ca, [suffixes])."""
         sec = self.read_secret("ca")
         new_ca = None
         adopt = None
         if sec is None:
             new_ca = "missing"
-        elif ROTATE_ANN in (sec["metadata"].get("annotations") or {}):
+        elif rotation_requested(sec):
             new_ca = "annotation"
         else:
             g = self.generated.get(sec["metadata"]["name"])
@@ -1762,10 +1831,12 @@ class Kamaji:
                     first = []
                 if not first or cert_sha256(first[0]) != self.ca_fp:
                     adopt = sec
+        fps = self.read_secret("front-proxy-ca-certificate")
+        new_fp = fps is None or rotation_requested(fps)
         todo = []
-        for suffix in SEED_SUFFIXES[1:] + ["front-proxy-ca-certificate"]:
+        for suffix in MANAGED[1:]:
             s = self.read_secret(suffix)
-            if s is None:
+            if s is None or rotation_requested(s):
                 todo.append(suffix)
                 continue
             g = self.generated.get(s["metadata"]["name"])
@@ -1773,7 +1844,9 @@ class Kamaji:
                 todo.append(suffix)
             elif suffix in CA_SIGNED and g[2] != self.ca_fp:
                 todo.append(suffix)
-        return new_ca, adopt, todo
+            elif suffix == "front-proxy-client-certificate" and g[3] != self.fp_fp:
+                todo.append(suffix)
+        return new_ca, adopt, new_fp, todo
 
     def tick(self):
         self.store.housekeeping()
@@ -1788,9 +1861,12 @@ class Kamaji:
                 self.restart_vms()
             if PAUSED_ANN in (tcp["metadata"].get("annotations") or {}):
                 return
-            new_ca, adopt, todo = self.needs()
+            new_ca, adopt, new_fp, todo = self.needs()
             if not new_ca and adopt is None and not todo:
                 self.pending_since = None
+                cur = tcp.get("status", {}).get("kubernetesResources", {}).get("version", {}).get("status")
+                if cur in ("Ready", "Sleeping", "WriteLimited") and cur != tcp_computed_status(tcp):
+                    self.set_status("Ready")
                 return
             now = time.monotonic()
             if self.pending_since is None:
@@ -1802,33 +1878,37 @@ class Kamaji:
                 return
             rotated = False
             if new_ca or adopt is not None:
+                old = self.ca
                 if adopt is not None and not new_ca:
                     try:
                         self.ca = self.adopt_ca(adopt)
                     except Exception as e:
                         log("cannot adopt %s: %s" % (self.sname("ca"), e))
                         md = adopt["metadata"]
-                        self.generated[md["name"]] = (md["uid"], md["resourceVersion"], self.ca_fp)
+                        self.generated[md["name"]] = (md["uid"], md["resourceVersion"], self.ca_fp, self.fp_fp)
                         self.set_status("Error")
                         self.pending_since = None
                         return
                     self.ca_fp = cert_sha256(self.ca[0])
                     md = adopt["metadata"]
-                    self.generated[md["name"]] = (md["uid"], md["resourceVersion"], self.ca_fp)
+                    self.generated[md["name"]] = (md["uid"], md["resourceVersion"], self.ca_fp, self.fp_fp)
                 else:
                     self.ca = self.pki.ca("kubernetes", ["kamaji"])
                     self.ca_fp = cert_sha256(self.ca[0])
-                    self.put_secret("ca", self.ca_data(), self.ca_fp)
+                    self.put_secret("ca", self.ca_data())
+                if old is not None:
+                    self.old_cas.append(old[0])
                 self.rotations += 1
                 rotated = True
                 todo = sorted(set(todo) | set(CA_SIGNED))
-            if "front-proxy-ca-certificate" in todo:
-                fp = self.read_secret("front-proxy-ca-certificate")
-                if fp is None:
-                    self.front_proxy_ca = self.pki.ca("front-proxy-ca")
-                    todo = sorted(set(todo) | {"front-proxy-client-certificate"})
-            for suffix in todo:
-                self.put_secret(suffix, self.make_leaf(suffix), self.ca_fp)
+            if new_fp:
+                self.front_proxy_ca = self.pki.ca("front-proxy-ca")
+                self.fp_fp = cert_sha256(self.front_proxy_ca[0])
+                self.fp_rotations += 1
+                todo = sorted(set(todo) | {"front-proxy-ca-certificate", "front-proxy-client-certificate"})
+            # the front-proxy CA first, so the client is signed by the new one
+            for suffix in sorted(todo, key=lambda x: x != "front-proxy-ca-certificate"):
+                self.put_secret(suffix, self.make_leaf(suffix))
             self.pending_since = None
             self.set_status("Ready")
             if rotated:
@@ -1849,9 +1929,13 @@ class Kamaji:
             return []
         crt = base64.b64decode((sec.get("data") or {}).get("ca.crt", ""))
         try:
-            return load_pem_certs(crt)[:1]
+            cas = load_pem_certs(crt)[:1]
         except Exception:
-            return []
+            cas = []
+        if self.fault("tenant_trusts_removed_ca"):
+            # A broken tenant API server that still trusts every replaced CA.
+            cas = cas + list(self.old_cas)
+        return cas
 
     def state(self):
         with self.lock:
@@ -1860,8 +1944,20 @@ class Kamaji:
                 st = tcp["status"]["kubernetesResources"]["version"]["status"]
             except (ApiError, KeyError):
                 st = None
+            vms = []
+            for rs in self.replicasets:
+                if not rs.get("vm"):
+                    continue
+                items, _ = self.store.list(PODS, rs["ns"], [(k, "=", [v]) for k, v in rs["labels"].items()], [])
+                for p in items:
+                    ready = any(c["type"] == "Ready" and c["status"] == "True"
+                                for c in p["status"].get("conditions", []))
+                    vms.append({"vm": rs["labels"]["kubevirt.io/vm"], "pod": p["metadata"]["name"],
+                                "uid": p["metadata"]["uid"], "ready": ready,
+                                "terminating": "deletionTimestamp" in p["metadata"]})
             return {"name": self.name, "namespace": self.ns, "ca_sha256": self.ca_fp,
-                    "rotations": self.rotations, "status": st}
+                    "front_proxy_ca_sha256": self.fp_fp, "rotations": self.rotations,
+                    "front_proxy_rotations": self.fp_rotations, "status": st, "vm_pods": vms}
 
 
 class TenantServing:
@@ -2136,6 +2232,8 @@ def main():
     p.add_argument("--pod-ready-delay", type=float, default=0.5)
     p.add_argument("--pod-grace", type=float, default=0.2)
     p.add_argument("--vm-restart-delay", type=float, default=0.3)
+    p.add_argument("--worker-vms", type=int, default=2)
+    p.add_argument("--vm-cluster-label")
     p.add_argument("--bookmark-interval", type=float, default=1.0)
     p.add_argument("--key-type", choices=["ec", "rsa"], default="ec")
     p.add_argument("--apiserver", action="append", default=[], metavar="NAME=CLIENT_CA_FILE")

@@ -1512,14 +1512,17 @@ static void test_kamaji_annotation_rotation(void **state)
 		assert_true(json_object_object_get_ex(d2, "ca.crt", &c2));
 		assert_string_not_equal(json_object_get_string(c1), json_object_get_string(c2));
 	}
-	/* The annotation was consumed, the uid kept (rotated in place). */
+	/* As Kamaji does (internal/utilities/certs_rotation.go): the annotation
+	 * is kept, its value now the RFC 3339 time of the rotation; the uid is
+	 * kept (rotated in place). */
 	{
-		json_object *md, *ann;
+		json_object *md, *ann, *v;
 
 		assert_true(json_object_object_get_ex(after, "metadata", &md));
-		if (json_object_object_get_ex(md, "annotations", &ann))
-			assert_false(json_object_object_get_ex(ann, "certs.kamaji.clastix.io/rotate",
-							       NULL));
+		assert_true(json_object_object_get_ex(md, "annotations", &ann));
+		assert_true(json_object_object_get_ex(ann, "certs.kamaji.clastix.io/rotate", &v));
+		assert_int_equal(strlen(json_object_get_string(v)), 20);
+		assert_int_equal(json_object_get_string(v)[10], 'T');
 	}
 	assert_string_equal(hsmca_kube_str(before, "metadata.uid"),
 			    hsmca_kube_str(after, "metadata.uid"));

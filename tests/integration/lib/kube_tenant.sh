@@ -11,10 +11,18 @@
 #   kt_collect_keys     remember every key in the tenant's Secrets as a needle
 #   kt_scan_no_keys FILE...  fail if any file holds a PEM private key or a needle
 #
-# The tenant is foo in tenant-foo, Kamaji in cozy-kamaji.  Secret data never
+#   kt_tcp_patch JSON   merge-patch the TenantControlPlane
+#   kt_secret_annotate SUFFIX VALUE   set certs.kamaji.clastix.io/rotate on a Secret
+#   kt_secret_field SUFFIX PYEXPR     a value computed from one Secret
+#   kt_probe_mixed OLD NEW  GET /version with OLD's client certificate, NEW's CA
+#   kt_vm_pods          the worker VMs' launcher pods, from the double
+#
+# The tenant is laid out as Cozystack makes it: TenantControlPlane
+# kubernetes-foo (the Helm release of the kubernetes app "foo") in tenant-foo,
+# Kamaji in cozy-kamaji, $KT_VMS worker VMs (default 3).  Secret data never
 # leaves the Python helpers except as needles in $WORK/.kt (mode 0700).
 
-KT_NAME=foo
+KT_NAME=kubernetes-foo
 KT_NS=tenant-foo
 KT_KNS=cozy-kamaji
 KT_DIR=
@@ -29,7 +37,7 @@ kt_start_double() {
 	"$KT_PY" "$HSMCA_TEST_SRCDIR/tests/doubles/kube_double.py" --dir "$KT_DIR" --deadline 600 \
 		--kamaji-tenant "$KT_NAME" --tenant-namespace "$KT_NS" --kamaji-namespace "$KT_KNS" \
 		--rotate-delay 0.3 --pod-ready-delay 0.3 --pod-grace 0.2 --vm-restart-delay 0.2 \
-		--bookmark-interval 0.3 "$@" >"$WORK/double.log" 2>&1 &
+		--bookmark-interval 0.3 --worker-vms "${KT_VMS:-3}" "$@" >"$WORK/double.log" 2>&1 &
 	KT_PID=$!
 	it_register_pid "$KT_PID"
 	if ! it_wait_file "$KT_DIR/ready.json" 30; then
@@ -222,4 +230,77 @@ kt_scan_no_keys() {
 	else
 		it_fail "private key material found (see above)"
 	fi
+}
+
+kt_tcp_patch() {
+	curl -sS --max-time 10 --cacert "$KT_DIR/ca.crt" -H "Authorization: Bearer $KT_TOKEN" \
+		-X PATCH -H 'Content-Type: application/merge-patch+json' --data "$1" \
+		"https://127.0.0.1:$KT_PORT/apis/kamaji.clastix.io/v1alpha1/namespaces/$KT_NS/tenantcontrolplanes/$KT_NAME" >/dev/null
+}
+
+kt_secret_annotate() {
+	curl -sS --max-time 10 --cacert "$KT_DIR/ca.crt" -H "Authorization: Bearer $KT_TOKEN" \
+		-X PATCH -H 'Content-Type: application/merge-patch+json' \
+		--data "{\"metadata\":{\"annotations\":{\"certs.kamaji.clastix.io/rotate\":\"$2\"}}}" \
+		"https://127.0.0.1:$KT_PORT/api/v1/namespaces/$KT_NS/secrets/$KT_NAME-$1" >/dev/null
+}
+
+# kt_secret_field SUFFIX EXPR: prints EXPR evaluated over `s` (the Secret),
+# `fp(key)` (SHA-256 of the first certificate of data[key]), `ann` (the rotate
+# annotation or None) and `signed_by(key, ca_suffix, ca_key)` (whether that
+# certificate -- a kubeconfig's client certificate -- is issued by the CA in
+# Secret <name>-<ca_suffix>, data[ca_key]).  Certificates only, no keys.
+kt_secret_field() {
+	kt_api "/api/v1/namespaces/$KT_NS/secrets/$KT_NAME-$1" >"$WORK/.kt/sec.json"
+	"$KT_PY" - "$2" "$WORK/.kt/sec.json" "$KT_DIR/ca.crt" "$KT_TOKEN" \
+		"https://127.0.0.1:$KT_PORT/api/v1/namespaces/$KT_NS/secrets/$KT_NAME-" <<'EOF'
+import base64, hashlib, json, os, re, subprocess, sys, tempfile
+s = json.load(open(sys.argv[2]))
+def pem(key, sec=None):
+    d = base64.b64decode((sec or s)["data"][key]).decode()
+    m = re.search(r"client-certificate-data:\s*(\S+)", d)
+    if m:  # a kubeconfig: its client certificate
+        d = base64.b64decode(m.group(1)).decode()
+    return re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n?", d, re.S).group(0)
+def fp(key):
+    body = "".join(pem(key).splitlines()[1:-1])
+    return hashlib.sha256(base64.b64decode(body)).hexdigest()
+ann = (s["metadata"].get("annotations") or {}).get("certs.kamaji.clastix.io/rotate")
+def signed_by(key, ca_suffix, ca_key):
+    out = subprocess.run(["curl", "-sS", "--max-time", "10", "--cacert", sys.argv[3], "-H",
+                          "Authorization: Bearer " + sys.argv[4], sys.argv[5] + ca_suffix],
+                         capture_output=True, check=True).stdout
+    with tempfile.TemporaryDirectory() as d:
+        ca, c = os.path.join(d, "ca"), os.path.join(d, "c")
+        open(ca, "w").write(pem(ca_key, json.loads(out)))
+        open(c, "w").write(pem(key))
+        r = subprocess.run(["openssl", "verify", "-partial_chain", "-CAfile", ca, c],
+                           capture_output=True)
+    return r.returncode == 0
+print(eval(sys.argv[1]))
+EOF
+	rm -f "$WORK/.kt/sec.json"
+}
+
+# kt_probe_mixed OLD_KUBECONFIG NEW_KUBECONFIG: the old client certificate and
+# key with the new server CA -- what the tenant API server thinks of the old
+# credential itself.  Independent of hsmca.  Prints like kt_probe_kubeconfig.
+kt_probe_mixed() {
+	"$KT_PY" - "$1" "$2" "$WORK/.kt/mixed.kubeconfig" <<'EOF'
+import os, sys, yaml
+old, new = yaml.safe_load(open(sys.argv[1])), yaml.safe_load(open(sys.argv[2]))
+old["clusters"][0]["cluster"]["certificate-authority-data"] = new["clusters"][0]["cluster"]["certificate-authority-data"]
+fd = os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(fd, yaml.safe_dump(old).encode()); os.close(fd)
+EOF
+	kt_probe_kubeconfig "$WORK/.kt/mixed.kubeconfig"
+	rm -f "$WORK/.kt/mixed.kubeconfig"
+}
+
+# kt_vm_pods: "vm pod uid ready terminating" of the worker VMs' launcher pods.
+kt_vm_pods() {
+	kt_ctl GET /tenant | "$KT_PY" -c '
+import json, sys
+for p in json.load(sys.stdin)["vm_pods"]:
+    print(p["vm"], p["pod"], p["uid"], p["ready"], p["terminating"])' | LC_ALL=C sort
 }
