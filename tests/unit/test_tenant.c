@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -248,6 +249,89 @@ static void test_journal(void **state)
 	free(dir);
 }
 
+/* ---- selection: Kamaji's rotation time, label selectors, worker VM pods ---- */
+
+static void test_rfc3339(void **state)
+{
+	time_t t;
+
+	(void)state;
+	/* Go time.RFC3339 as Kamaji writes it (SetLastRotationTimestamp). */
+	assert_int_equal(tenant_parse_rfc3339("2025-07-15T15:15:08Z", &t), 0);
+	assert_int_equal((long long)t, 1752592508LL);
+	assert_int_equal(tenant_parse_rfc3339("2025-07-15T17:15:08+02:00", &t), 0);
+	assert_int_equal((long long)t, 1752592508LL);
+	assert_int_equal(tenant_parse_rfc3339("2025-07-15T10:15:08.123-05:00", &t), 0);
+	assert_int_equal((long long)t, 1752592508LL);
+	/* "" is a rotation request, not a time; neither are these. */
+	assert_int_equal(tenant_parse_rfc3339("", &t), -1);
+	assert_int_equal(tenant_parse_rfc3339(NULL, &t), -1);
+	assert_int_equal(tenant_parse_rfc3339("2025-07-15 15:20:41.688181782 +0200 CEST", &t), -1);
+	assert_int_equal(tenant_parse_rfc3339("2025-07-15T15:15:08Z02:00", &t), -1);
+	assert_int_equal(tenant_parse_rfc3339("2025-02-30T15:15:08Z", &t), -1);
+	assert_int_equal(tenant_parse_rfc3339("2025-07-15T15:15:08.Z", &t), -1);
+	assert_int_equal(tenant_parse_rfc3339("2025-07-15T15:15:08+0200", &t), -1);
+}
+
+static json_object *pod(const char *name, const char *labels_json)
+{
+	char buf[1024];
+	json_object *p;
+
+	snprintf(buf, sizeof(buf), "{\"metadata\":{\"name\":\"%s\",\"labels\":%s}}", name,
+		 labels_json);
+	p = json_tokener_parse(buf);
+	assert_non_null(p);
+	return p;
+}
+
+static void test_worker_selection(void **state)
+{
+	hsmca_tenant_opts o = { .name = "kubernetes-foo", .namespace = "tenant-foo" };
+	struct tctx t = { .o = &o, .name = "kubernetes-foo", .ns = "tenant-foo", .kns = "cozy-kamaji" };
+	struct tenant_pod_group g[3];
+	const struct tenant_pod_group *w = &g[TENANT_GROUP_WORKERS];
+	json_object *p;
+
+	(void)state;
+	tenant_pod_groups(&t, g);
+	/* Cozystack: the TCP is kubernetes-foo; CAPK's label carries it. */
+	assert_string_equal(w->selector,
+			    "cluster.x-k8s.io/cluster-name=kubernetes-foo,kubevirt.io=virt-launcher");
+	assert_string_equal(w->prefix, "virt-launcher-kubernetes-foo-");
+	assert_string_equal(w->ns, "tenant-foo");
+	assert_string_equal(g[1].selector, "app=kubernetes-foo-kcsi-driver");
+
+	p = pod("virt-launcher-kubernetes-foo-md0-abc12-x7k2p-q9z8w",
+		"{\"kubevirt.io\":\"virt-launcher\",\"cluster.x-k8s.io/cluster-name\":\"kubernetes-foo\"}");
+	assert_true(tenant_labels_match(p, w->selector));
+	assert_true(tenant_pod_in_group(w, p));
+	json_object_put(p);
+	/* A cluster "foo-bar" shares the name prefix; its label tells it apart. */
+	p = pod("virt-launcher-kubernetes-foo-bar-md0-abc12-x7k2p-q9z8w",
+		"{\"kubevirt.io\":\"virt-launcher\",\"cluster.x-k8s.io/cluster-name\":\"kubernetes-foo-bar\"}");
+	assert_false(tenant_labels_match(p, w->selector));
+	json_object_put(p);
+	/* Missing label, wrong value, no labels at all. */
+	p = pod("virt-launcher-kubernetes-foo-a", "{\"kubevirt.io\":\"virt-launcher\"}");
+	assert_false(tenant_labels_match(p, w->selector));
+	json_object_put(p);
+	p = pod("x", "{\"cluster.x-k8s.io/cluster-name\":\"kubernetes-foo\",\"kubevirt.io\":\"x\"}");
+	assert_false(tenant_labels_match(p, w->selector));
+	json_object_put(p);
+	p = json_tokener_parse("{\"metadata\":{\"name\":\"a\"}}");
+	assert_false(tenant_labels_match(p, "a=b"));
+	assert_false(tenant_labels_match(p, "garbage"));
+	json_object_put(p);
+	/* The front-proxy CA is rotated unless kept. */
+	assert_true(tenant_rotates(&t, HSMCA_TENANT_FP_CA));
+	assert_string_equal(hsmca_tenant_secret_suffixes[HSMCA_TENANT_FP_CA],
+			    "front-proxy-ca-certificate");
+	t.keep_fp = true;
+	assert_false(tenant_rotates(&t, HSMCA_TENANT_FP_CA));
+	assert_true(tenant_rotates(&t, 0));
+}
+
 /* ---- fault hook ------------------------------------------------------------ */
 
 static int run_fault(const char *env, const char *point)
@@ -281,6 +365,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_old_ca_detection),
 		cmocka_unit_test(test_journal),
+		cmocka_unit_test(test_rfc3339),
+		cmocka_unit_test(test_worker_selection),
 		cmocka_unit_test(test_fault_point),
 	};
 
