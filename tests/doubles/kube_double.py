@@ -7,7 +7,8 @@ Run with /usr/bin/python3 (Debian's, which has python3-cryptography).
         [--client-ca-file PATH] [--issuing-ca-cert PEM --issuing-ca-key PEM]
         [--kamaji-tenant NAME --tenant-namespace NS --kamaji-namespace cozy-kamaji]
         [--rotate-delay 0.5] [--pod-ready-delay 0.5] [--pod-grace 0.2]
-        [--vm-restart-delay 0.3] [--bookmark-interval 1.0] [--key-type ec|rsa]
+        [--vm-restart-delay 0.3] [--worker-vms 2] [--vm-cluster-label X]
+        [--bookmark-interval 1.0] [--key-type ec|rsa]
         [--apiserver NAME=CLIENT_CA_FILE ...] [--anonymous-auth]
         [--drop-untrusted-client-certs]
 
@@ -104,31 +105,42 @@ Faults (POST /faults on the control port replaces the fault set; JSON):
    "pod_never_ready": true | "name-prefix"}               # reconciler pods stay unready
 Counters count down; GET /faults shows what is left.
 
-Kamaji (--kamaji-tenant NAME --tenant-namespace NS): seeds in NS the 11 Secrets
+Kamaji (--kamaji-tenant NAME --tenant-namespace NS; Cozystack names the TCP
+kubernetes-<app> in tenant-<x>): seeds in NS Kamaji's 13 Secrets, the seed's 11
 <NAME>-{ca, sa-certificate, api-server-certificate,
 api-server-kubelet-client-certificate, front-proxy-client-certificate,
 datastore-certificate, konnectivity-certificate, admin-kubeconfig,
 controller-manager-kubeconfig, scheduler-kubeconfig, konnectivity-kubeconfig}
-plus <NAME>-front-proxy-ca-certificate, a TenantControlPlane NAME with
+plus <NAME>-front-proxy-ca-certificate (front-proxy-ca.crt/.key) and
+<NAME>-datastore-config (no certificate), a TenantControlPlane NAME with
 status.kubernetesResources.version.status=Ready, Kamaji controller pods
 (app.kubernetes.io/name=kamaji in --kamaji-namespace), pods app=<NAME>-kcsi-driver,
-tenant control-plane pods (kamaji.clastix.io/name=NAME) and
-virt-launcher-kubernetes-<NAME>-xxxxx pods, all Ready.  As in Kamaji:
+tenant control-plane pods (kamaji.clastix.io/name=NAME) and --worker-vms
+worker VMs' launcher pods virt-launcher-<vm>-xxxxx (vm = NAME-md0-<hash>-...)
+labelled kubevirt.io=virt-launcher and cluster.x-k8s.io/cluster-name=NAME (or
+--vm-cluster-label), all Ready.  As in Kamaji (sources: docs/testing-doubles.md):
   * leaf certificates are signed by the tenant CA <NAME>-ca, except the
-    front-proxy client (front-proxy CA, a Secret not in the seed list) and the
-    datastore client certificate (the DataStore's own CA, which the double
-    keeps and never rotates);
-  * a deleted Secret is regenerated after --rotate-delay; a deleted <NAME>-ca or
-    the annotation certs.kamaji.clastix.io/rotate on it makes a NEW tenant CA,
-    status goes CertificateAuthorityRotating, every CA-signed leaf and every
+    front-proxy client (front-proxy CA) and the datastore client certificate
+    (the DataStore's own CA, which the double keeps and never rotates); a leaf
+    that no longer verifies against its CA is re-issued;
+  * a deleted Secret is regenerated after --rotate-delay; a deleted <NAME>-ca
+    or certs.kamaji.clastix.io/rotate="" on it makes a NEW tenant CA, status
+    goes CertificateAuthorityRotating, every CA-signed leaf and every
     kubeconfig is re-issued, status goes Ready, then the tenant control-plane
-    and virt-launcher pods are replaced (after --vm-restart-delay; new names
-    and uids, Ready after --pod-ready-delay);
+    and worker VM launcher pods are replaced (after --vm-restart-delay; new
+    names and uids, Ready after --pod-ready-delay); the same for the
+    front-proxy CA and front-proxy-client; rotate="" on any managed Secret
+    rotates it in place and the annotation is KEPT with the RFC 3339 time of
+    the rotation (a timestamp is not a request);
+  * status is computed as Kamaji's computeStatus: replicas 0 -> Sleeping,
+    spec.writePermissions.block* -> WriteLimited, else Ready;
   * a <NAME>-ca replaced by a client (different ca.crt/ca.key) is adopted and
     cascades the same way (Kamaji reads only the first PEM block of ca.crt);
   * deleted controller/kcsi pods are recreated (new uid), like a Deployment;
   * annotation kamaji.clastix.io/paused on the TenantControlPlane freezes
     Secret reconciliation.
+Fault "tenant_trusts_removed_ca": true makes the tenant API server keep
+trusting every replaced tenant CA for client certificates.
 The tenant API server (tenant_port in ready.json) serves with the current
 <NAME>-api-server-certificate (signed by the tenant CA; new connections pick
 up a rotated one) and trusts exactly the current tenant CA for client
