@@ -99,6 +99,23 @@ echo "-- new admin kubeconfig:"; "$root/tests/doubles/talos_cluster.sh" kprobe "
 echo "-- alice:"; "$root/tests/doubles/talos_cluster.sh" kprobe "$cluster" "$demo/alice.kubeconfig"
 echo "-- kubeconfig of the previous access CA:"; "$root/tests/doubles/talos_cluster.sh" kprobe "$cluster" "$demo/kubeconfig.gen1" || true
 
+say "SIMULATED management cluster with a Kamaji tenant, laid out as Cozystack does it (the Kubernetes API double from tests/, NOT Kubernetes, NOT Kamaji): TCP kubernetes-foo in tenant-foo, 3 worker VMs"
+kamaji="$demo/kamaji"
+mkdir -p "$kamaji"
+/usr/bin/python3 "$root/tests/doubles/kube_double.py" --dir "$kamaji" --deadline 900 \
+	--kamaji-tenant kubernetes-foo --tenant-namespace tenant-foo --worker-vms 3 \
+	--vm-restart-delay 3 >"$kamaji/double.log" 2>&1 &
+kamaji_pid=$!
+trap '"$root/tests/doubles/talos_cluster.sh" stop "$cluster" >/dev/null 2>&1 || true; kill "$kamaji_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do [[ -f "$kamaji/ready.json" ]] && break; sleep 0.2; done
+(cd "$demo" && "$hsmca" tenant rotate-ca --name foo --namespace tenant-foo \
+	--kubeconfig "$kamaji/admin.kubeconfig")
+
+say "tenant rotate-ca --dry-run=false on the SIMULATED tenant: 12 Secrets (the front-proxy CA too), waits for the 3 worker VMs, proves the new admin kubeconfig"
+(cd "$demo" && "$hsmca" tenant rotate-ca --name kubernetes-foo --namespace tenant-foo \
+	--kubeconfig "$kamaji/admin.kubeconfig" --dry-run=false --timeout 2m 2>/dev/null)
+ls -l "$demo/kubernetes-foo-admin.kubeconfig"
+
 say "records and audit log"
 "$hsmca" certs list talos-access | head -5
 "$hsmca" audit verify
@@ -115,6 +132,8 @@ What to look at:
   $KUBE_KUBECONFIG
                                   the admin kubeconfig signed in the token by the Kubernetes access CA (0600)
   $demo/alice.kubeconfig  a user kubeconfig from 'hsmca kube issue-config'
+  $demo/kubernetes-foo-admin.kubeconfig
+                                  the SIMULATED Kamaji tenant's new admin kubeconfig (0600)
   $TALOS_PROJECT/nodes/           talm node files now carrying the accepted CAs
                                   (machine.acceptedCAs; cluster.acceptedCAs on control planes)
   hsmca --home $HSMCA_HOME rotate status      the rotation journal's last run
