@@ -7,7 +7,7 @@ Run with /usr/bin/python3 (Debian's, which has python3-cryptography).
         [--client-ca-file PATH] [--issuing-ca-cert PEM --issuing-ca-key PEM]
         [--kamaji-tenant NAME --tenant-namespace NS --kamaji-namespace cozy-kamaji]
         [--rotate-delay 0.5] [--pod-ready-delay 0.5] [--pod-grace 0.2]
-        [--vm-restart-delay 0.3] [--worker-vms 2] [--vm-cluster-label X]
+        [--vm-restart-delay 0.3] [--worker-vms 2] [--vm-cluster-label X] [--no-konnectivity]
         [--bookmark-interval 1.0] [--key-type ec|rsa]
         [--apiserver NAME=CLIENT_CA_FILE ...] [--anonymous-auth]
         [--drop-untrusted-client-certs]
@@ -139,6 +139,7 @@ labelled kubevirt.io=virt-launcher and cluster.x-k8s.io/cluster-name=NAME (or
   * deleted controller/kcsi pods are recreated (new uid), like a Deployment;
   * annotation kamaji.clastix.io/paused on the TenantControlPlane freezes
     Secret reconciliation.
+--no-konnectivity: no konnectivity-* Secrets (the addon off).
 Fault "tenant_trusts_removed_ca": true makes the tenant API server keep
 trusting every replaced tenant CA for client certificates.
 The tenant API server (tenant_port in ready.json) serves with the current
@@ -1556,6 +1557,9 @@ class Kamaji:
         self.front_proxy_ca = None
         self.fp_fp = None
         self.datastore_ca = pki.ca("datastore-ca")
+        # Without the konnectivity addon Kamaji makes no konnectivity Secrets.
+        self.managed = [m for m in MANAGED
+                        if not (args.no_konnectivity and m.startswith("konnectivity-"))]
         self.generated = {}          # secret name -> (uid, rv, ca_fp, front-proxy ca_fp)
         self.pending_since = None
         self.rotations = 0
@@ -1731,7 +1735,7 @@ class Kamaji:
             self.front_proxy_ca = self.pki.ca("front-proxy-ca")
             self.fp_fp = cert_sha256(self.front_proxy_ca[0])
             self.put_secret("ca", self.ca_data())
-            for suffix in MANAGED[1:]:
+            for suffix in self.managed[1:]:
                 self.put_secret(suffix, self.make_leaf(suffix))
             self.store.create(TCPS, self.ns, {
                 "apiVersion": TCPS.api_version, "kind": TCPS.kind,
@@ -1846,7 +1850,7 @@ class Kamaji:
         fps = self.read_secret("front-proxy-ca-certificate")
         new_fp = fps is None or rotation_requested(fps)
         todo = []
-        for suffix in MANAGED[1:]:
+        for suffix in self.managed[1:]:
             s = self.read_secret(suffix)
             if s is None or rotation_requested(s):
                 todo.append(suffix)
@@ -1912,7 +1916,7 @@ class Kamaji:
                     self.old_cas.append(old[0])
                 self.rotations += 1
                 rotated = True
-                todo = sorted(set(todo) | set(CA_SIGNED))
+                todo = sorted(set(todo) | (set(CA_SIGNED) & set(self.managed)))
             if new_fp:
                 self.front_proxy_ca = self.pki.ca("front-proxy-ca")
                 self.fp_fp = cert_sha256(self.front_proxy_ca[0])
@@ -2246,6 +2250,7 @@ def main():
     p.add_argument("--vm-restart-delay", type=float, default=0.3)
     p.add_argument("--worker-vms", type=int, default=2)
     p.add_argument("--vm-cluster-label")
+    p.add_argument("--no-konnectivity", action="store_true")
     p.add_argument("--bookmark-interval", type=float, default=1.0)
     p.add_argument("--key-type", choices=["ec", "rsa"], default="ec")
     p.add_argument("--apiserver", action="append", default=[], metavar="NAME=CLIENT_CA_FILE")

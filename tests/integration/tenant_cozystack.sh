@@ -18,6 +18,7 @@
 #  3. a tenant whose VM pods cannot be found is refused before anything is
 #     deleted, naming the selector; --no-wait-workers is the way out;
 #     Sleeping refused, WriteLimited rotated; --keep-front-proxy-ca keeps it;
+#     Secrets absent before the run (no konnectivity addon) are not awaited;
 #  4. no private key bytes anywhere; the audit chain verifies.
 set -euo pipefail
 . "${HSMCA_TEST_SRCDIR:?}/tests/integration/lib/common.sh"
@@ -150,7 +151,9 @@ kt_stop_double
 # --- 3. a tenant whose worker VM pods cannot be found ---
 # Its VMs carry another cluster's label, as when --name names the wrong TCP.
 rm -rf "$WORK/kube"
-kt_start_double --vm-cluster-label kubernetes-other
+# No konnectivity addon either: its two Secrets do not exist, and a run must
+# neither delete nor await them.
+kt_start_double --vm-cluster-label kubernetes-other --no-konnectivity
 kt_collect_keys
 ROT=(tenant rotate-ca --name "$KT_NAME" --namespace "$KT_NS" --kubeconfig "$KT_KUBECONFIG" --timeout 60s)
 before=$(kt_snapshot)
@@ -163,6 +166,8 @@ it_assert_eq "GET" "$(kt_request_methods)" "refused run sent only GETs"
 it_assert_eq "$before" "$(kt_snapshot)" "refused run changed nothing"
 [[ ! -e "$JDIR/journal.jsonl" ]] && it_pass "refused run left no journal" || it_fail "journal left"
 it_expect_fail 1 "a real run would be refused: no worker VM pod" hs "${ROT[@]}"
+it_assert_contains "$(cat "$IT_OUT")" "  $KT_NAME-konnectivity-kubeconfig (absent now: not deleted, not awaited)" \
+	"dry run: a Secret absent before is neither deleted nor awaited"
 
 # Sleeping: refused; WriteLimited: rotated (as Kamaji's computeStatus).
 wait_status() {
@@ -185,8 +190,10 @@ it_assert_contains "$(cat "$IT_ERR")" "is WriteLimited" "WriteLimited: said what
 [[ "$(fp_ca)" != "$old_fp" ]] && it_pass "WriteLimited: new tenant CA" || it_fail "CA unchanged"
 it_assert_eq "$old_fpfp" "$(fp_fpca)" "--keep-front-proxy-ca: the front-proxy CA is kept"
 it_assert_contains "$out" "front-proxy CA:       kept (--keep-front-proxy-ca)" "... and the result says so"
-it_assert_eq 11 "$(kt_count_requests DELETE "^/api/v1/namespaces/$KT_NS/secrets/" 200)" \
-	"--keep-front-proxy-ca: the seed's eleven Secrets deleted"
+it_assert_eq 9 "$(kt_count_requests DELETE "^/api/v1/namespaces/$KT_NS/secrets/" 200)" \
+	"--keep-front-proxy-ca: the seed's eleven Secrets but the two absent konnectivity ones deleted"
+it_assert_eq "" "$(kt_secret_uid "$KT_NAME-konnectivity-kubeconfig")" \
+	"the absent konnectivity Secret was not awaited (and is still absent)"
 
 # --- 4. no private key bytes; the audit chain ---
 kt_collect_keys
