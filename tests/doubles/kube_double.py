@@ -140,6 +140,8 @@ labelled kubevirt.io=virt-launcher and cluster.x-k8s.io/cluster-name=NAME (or
   * annotation kamaji.clastix.io/paused on the TenantControlPlane freezes
     Secret reconciliation.
 --no-konnectivity: no konnectivity-* Secrets (the addon off).
+Fault "hold_vm_restart": true postpones the worker VMs' replacement while set
+(a test can then know a client is waiting for them).
 Fault "tenant_trusts_removed_ca": true makes the tenant API server keep
 trusting every replaced tenant CA for client certificates.
 The tenant API server (tenant_port in ready.json) serves with the current
@@ -1872,7 +1874,8 @@ class Kamaji:
             except ApiError:
                 return
             self.reconcile_pods()
-            if self.vm_restart_at is not None and time.monotonic() >= self.vm_restart_at:
+            if self.vm_restart_at is not None and time.monotonic() >= self.vm_restart_at \
+                    and not self.fault("hold_vm_restart"):
                 self.vm_restart_at = None
                 self.restart_vms()
             if PAUSED_ANN in (tcp["metadata"].get("annotations") or {}):
