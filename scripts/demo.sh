@@ -99,6 +99,25 @@ echo "-- new admin kubeconfig:"; "$root/tests/doubles/talos_cluster.sh" kprobe "
 echo "-- alice:"; "$root/tests/doubles/talos_cluster.sh" kprobe "$cluster" "$demo/alice.kubeconfig"
 echo "-- kubeconfig of the previous access CA:"; "$root/tests/doubles/talos_cluster.sh" kprobe "$cluster" "$demo/kubeconfig.gen1" || true
 
+say "a two-tier hierarchy across two tokens: offline root, online intermediate, one cross-signature"
+off=(--home "$demo/offline") on=(--home "$demo/online")
+"$hsmca" "${off[@]}" init --softhsm >/dev/null && "$hsmca" "${on[@]}" init --softhsm >/dev/null
+"$hsmca" "${off[@]}" ca init offline-root --key-type ec-p384 --subject "CN=Offline Root,O=hsmca demo" >/dev/null
+"$hsmca" "${off[@]}" ca show offline-root --pem > "$demo/offline-root.pem"
+"$hsmca" "${on[@]}" ca init online --key-type ec-p256 --subject "CN=Online Issuing CA,O=hsmca demo" \
+  --crl-url http://pki.example.test/online.crl --csr-out "$demo/online.csr"
+"$hsmca" "${off[@]}" sign offline-root --csr "$demo/online.csr" --profile intermediate-ca --out "$demo/online.pem"
+"$hsmca" "${on[@]}" ca import online --cert "$demo/online.pem" --chain "$demo/offline-root.pem"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+  -subj "/CN=web.example.test" -addext "subjectAltName=DNS:web.example.test" -out "$demo/web.csr" 2>/dev/null
+"$hsmca" "${on[@]}" sign online --csr "$demo/web.csr" --profile server --out "$demo/web.crt" --chain-out "$demo/web-chain.pem"
+openssl verify -CAfile "$demo/offline-root.pem" -untrusted "$demo/web-chain.pem" "$demo/web.crt"
+openssl x509 -in "$demo/web.crt" -noout -ext crlDistributionPoints
+echo "-- rollover: the offline root cross-signs the demo's first root (same key and SKI, new issuer)"
+"$hsmca" "${off[@]}" ca cross-sign offline-root --subject-cert "$demo/talos-access.pem" --out "$demo/talos-access-by-offline.pem"
+openssl verify -CAfile "$demo/offline-root.pem" "$demo/talos-access-by-offline.pem"
+openssl verify -CAfile "$demo/offline-root.pem" -untrusted "$demo/talos-access-by-offline.pem" "$demo/alice.crt"
+
 say "records and audit log"
 "$hsmca" certs list talos-access | head -5
 "$hsmca" audit verify
