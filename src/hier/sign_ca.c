@@ -209,14 +209,13 @@ int hsmca_hier_create_sub(struct hsmca_session *s, const struct hsmca_ceremony *
 	STACK_OF(X509) *chain = NULL;
 	X509 *x = NULL;
 	const unsigned char *p;
-	bool parent_ca;
+	bool parent_ca, cut = false;
 	long ppl;
 	int ret = -1;
 
 	hsmca_der_init(&cert);
 	memset(&nk, 0, sizeof(nk));
 	memset(&req, 0, sizeof(req));
-	*clamped = false;
 	if (hsmca_ca_load(s->home, parent_name, &parent, err) != 0)
 		goto out;
 	ppl = cert_path_len(parent->x509, &parent_ca);
@@ -241,7 +240,7 @@ int hsmca_hier_create_sub(struct hsmca_session *s, const struct hsmca_ceremony *
 	req.not_after = c->not_after ? c->not_after : req.not_before + (time_t)c->validity;
 	if (req.not_after > parent->not_after) {
 		req.not_after = parent->not_after;
-		*clamped = true;
+		cut = true;
 	}
 	if (req.not_after <= req.not_before) {
 		hsmca_error_set(err, "CA '%s' expires before the new CA would start", parent_name);
@@ -277,6 +276,7 @@ int hsmca_hier_create_sub(struct hsmca_session *s, const struct hsmca_ceremony *
 	nk.dir_made = true; /* from here a failure removes whatever bind wrote */
 	if (hier_bind(&b, x, chain, out, err) != 0)
 		goto out;
+	*clamped = cut;
 	ret = 0;
 out:
 	if (nk.key || nk.name.buf)
