@@ -23,6 +23,7 @@ int hsmca_hier_read_certs(const uint8_t *buf, size_t len, STACK_OF(X509) **out, 
 
 	if (!certs || len > INT32_MAX)
 		goto oom;
+	ERR_clear_error(); /* what is judged below is this parse's errors only */
 	if (len > 0 && buf[0] == 0x30) {
 		const unsigned char *p = buf;
 
