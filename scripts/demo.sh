@@ -116,6 +116,25 @@ say "tenant rotate-ca --dry-run=false on the SIMULATED tenant: 12 Secrets (the f
 	--kubeconfig "$kamaji/admin.kubeconfig" --dry-run=false --timeout 2m 2>/dev/null)
 ls -l "$demo/kubernetes-foo-admin.kubeconfig"
 
+say "a two-tier hierarchy across two tokens: offline root, online intermediate, one cross-signature"
+off=(--home "$demo/offline") on=(--home "$demo/online")
+"$hsmca" "${off[@]}" init --softhsm >/dev/null && "$hsmca" "${on[@]}" init --softhsm >/dev/null
+"$hsmca" "${off[@]}" ca init offline-root --key-type ec-p384 --subject "CN=Offline Root,O=hsmca demo" >/dev/null
+"$hsmca" "${off[@]}" ca show offline-root --pem > "$demo/offline-root.pem"
+"$hsmca" "${on[@]}" ca init online --key-type ec-p256 --subject "CN=Online Issuing CA,O=hsmca demo" \
+  --crl-url http://pki.example.test/online.crl --csr-out "$demo/online.csr"
+"$hsmca" "${off[@]}" sign offline-root --csr "$demo/online.csr" --profile intermediate-ca --out "$demo/online.pem"
+"$hsmca" "${on[@]}" ca import online --cert "$demo/online.pem" --chain "$demo/offline-root.pem"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+  -subj "/CN=web.example.test" -addext "subjectAltName=DNS:web.example.test" -out "$demo/web.csr" 2>/dev/null
+"$hsmca" "${on[@]}" sign online --csr "$demo/web.csr" --profile server --out "$demo/web.crt" --chain-out "$demo/web-chain.pem"
+openssl verify -CAfile "$demo/offline-root.pem" -untrusted "$demo/web-chain.pem" "$demo/web.crt"
+openssl x509 -in "$demo/web.crt" -noout -ext crlDistributionPoints
+echo "-- rollover: the offline root cross-signs the demo's first root (same key and SKI, new issuer)"
+"$hsmca" "${off[@]}" ca cross-sign offline-root --subject-cert "$demo/talos-access.pem" --out "$demo/talos-access-by-offline.pem"
+openssl verify -CAfile "$demo/offline-root.pem" "$demo/talos-access-by-offline.pem"
+openssl verify -CAfile "$demo/offline-root.pem" -untrusted "$demo/talos-access-by-offline.pem" "$demo/alice.crt"
+
 say "records and audit log"
 "$hsmca" certs list talos-access | head -5
 "$hsmca" audit verify
@@ -134,6 +153,11 @@ What to look at:
   $demo/alice.kubeconfig  a user kubeconfig from 'hsmca kube issue-config'
   $demo/kubernetes-foo-admin.kubeconfig
                                   the SIMULATED Kamaji tenant's new admin kubeconfig (0600)
+  $demo/online.pem, $demo/web-chain.pem
+                                  an intermediate whose key is in the "online" token, signed by
+                                  the "offline" root in another; a leaf and its chain
+  $demo/talos-access-by-offline.pem
+                                  a cross-certificate for root rollover
   $TALOS_PROJECT/nodes/           talm node files now carrying the accepted CAs
                                   (machine.acceptedCAs; cluster.acceptedCAs on control planes)
   hsmca --home $HSMCA_HOME rotate status      the rotation journal's last run

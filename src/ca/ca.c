@@ -69,7 +69,7 @@ void hsmca_ca_free(struct hsmca_ca *ca)
 }
 
 /* Fill the derived fields from ca->der. */
-static int ca_parse_cert(struct hsmca_ca *ca, hsmca_error *err)
+int hsmca_ca_parse_cert(struct hsmca_ca *ca, hsmca_error *err)
 {
 	const unsigned char *p = ca->der;
 	const ASN1_OCTET_STRING *ski;
@@ -117,7 +117,7 @@ static int ca_parse_cert(struct hsmca_ca *ca, hsmca_error *err)
 	return 0;
 }
 
-static int write_metadata(const struct hsmca_ca *ca, hsmca_error *err)
+int hsmca_ca_write_metadata(const struct hsmca_ca *ca, hsmca_error *err)
 {
 	char path[PATH_MAX];
 	char buf[4096];
@@ -134,20 +134,24 @@ static int write_metadata(const struct hsmca_ca *ca, hsmca_error *err)
 		     "key_label: \"%s\"\n"
 		     "key_uri: \"%s\"\n"
 		     "signature: \"%s\"\n"
-		     "created: \"%s\"\n",
+		     "created: \"%s\"\n"
+		     "crl_url: \"%s\"\n"
+		     "issuer_url: \"%s\"\n",
 		     ca->name, ca->kind, ca->parent, ca->key_label, ca->key_uri,
-		     hsmca_sigalg_id(ca->sigalg), ca->created);
+		     hsmca_sigalg_id(ca->sigalg), ca->created, ca->crl_url, ca->issuer_url);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return hsmca_error_set(err, "CA '%s': metadata too long", ca->name);
-	if (strchr(ca->key_label, '"') || strchr(ca->key_label, '\\'))
-		return hsmca_error_set(err, "key label must not contain quotes or backslashes");
+	if (strchr(ca->key_label, '"') || strchr(ca->key_label, '\\') ||
+	    strpbrk(ca->crl_url, "\"\\") || strpbrk(ca->issuer_url, "\"\\"))
+		return hsmca_error_set(err, "key label and URLs must not contain quotes or backslashes");
 	return hsmca_write_atomic(path, buf, (size_t)n, 0644, err);
 }
 
 int hsmca_ca_load(const char *home, const char *name, struct hsmca_ca **out, hsmca_error *err)
 {
 	static const char *const keys[] = { "version", "name", "kind", "parent", "key_label",
-					    "key_uri", "signature", "created", NULL };
+					    "key_uri", "signature", "created", "crl_url",
+					    "issuer_url", NULL };
 	struct hsmca_ca *ca = NULL;
 	struct hsmca_ytree *tree = NULL;
 	const struct hsmca_ynode *root, *n;
@@ -169,7 +173,14 @@ int hsmca_ca_load(const char *home, const char *name, struct hsmca_ca **out, hsm
 	    hsmca_path_join(path, sizeof(path), err, "%s/ca.yaml", ca->dir) != 0)
 		goto out;
 	if (access(path, F_OK) != 0) {
-		hsmca_error_set(err, "no CA named '%s' in %s (see 'hsmca ca list')", name, home);
+		char pending[PATH_MAX];
+
+		if (snprintf(pending, sizeof(pending), "%s/pending.yaml", ca->dir) <
+			    (int)sizeof(pending) && access(pending, F_OK) == 0)
+			hsmca_error_set(err, "CA '%s' is pending: its certificate has not been imported "
+					     "yet (hsmca ca import %s --cert FILE --chain FILE)", name, name);
+		else
+			hsmca_error_set(err, "no CA named '%s' in %s (see 'hsmca ca list')", name, home);
 		goto out;
 	}
 	if (hsmca_ytree_load_file(path, 64 * 1024, 0, &tree, err) != 0)
@@ -196,6 +207,12 @@ int hsmca_ca_load(const char *home, const char *name, struct hsmca_ca **out, hsm
 	if ((n = hsmca_ynode_get(root, "created")) &&
 	    hsmca_ynode_string(n, ca->created, sizeof(ca->created), err) != 0)
 		goto out;
+	if ((n = hsmca_ynode_get(root, "crl_url")) &&
+	    hsmca_ynode_string(n, ca->crl_url, sizeof(ca->crl_url), err) != 0)
+		goto out;
+	if ((n = hsmca_ynode_get(root, "issuer_url")) &&
+	    hsmca_ynode_string(n, ca->issuer_url, sizeof(ca->issuer_url), err) != 0)
+		goto out;
 	if (hsmca_path_join(path, sizeof(path), err, "%s/ca.pem", ca->dir) != 0 ||
 	    hsmca_read_file(path, 64 * 1024, &pem, &pem_len, err) != 0)
 		goto out;
@@ -217,7 +234,7 @@ int hsmca_ca_load(const char *home, const char *name, struct hsmca_ca **out, hsm
 	}
 	memcpy(ca->der, der, (size_t)len);
 	ca->der_len = (size_t)len;
-	if (ca_parse_cert(ca, err) != 0)
+	if (hsmca_ca_parse_cert(ca, err) != 0)
 		goto out;
 	*out = ca;
 	ca = NULL;
@@ -473,6 +490,8 @@ int hsmca_ca_create_root(struct hsmca_session *s, const struct hsmca_ceremony *c
 	snprintf(ca->dir, sizeof(ca->dir), "%s", dir);
 	snprintf(ca->kind, sizeof(ca->kind), "root");
 	snprintf(ca->key_label, sizeof(ca->key_label), "%s", c->key_label);
+	snprintf(ca->crl_url, sizeof(ca->crl_url), "%s", c->crl_url);
+	snprintf(ca->issuer_url, sizeof(ca->issuer_url), "%s", c->issuer_url);
 	snprintf(ca->key_uri, sizeof(ca->key_uri), "%s", uri);
 	hsmca_format_time(hsmca_now(), now);
 	snprintf(ca->created, sizeof(ca->created), "%s", now);
@@ -484,7 +503,7 @@ int hsmca_ca_create_root(struct hsmca_session *s, const struct hsmca_ceremony *c
 	}
 	memcpy(ca->der, cert.buf, cert.len);
 	ca->der_len = cert.len;
-	if (ca_parse_cert(ca, err) != 0)
+	if (hsmca_ca_parse_cert(ca, err) != 0)
 		goto out;
 
 	pem = hsmca_pem_encode("CERTIFICATE", cert.buf, cert.len, &pem_len);
@@ -501,7 +520,7 @@ int hsmca_ca_create_root(struct hsmca_session *s, const struct hsmca_ceremony *c
 	}
 	dir_made = true;
 	if (hsmca_path_join(path, sizeof(path), err, "%s/ca.pem", dir) != 0 ||
-	    hsmca_write_atomic(path, pem, pem_len, 0644, err) != 0 || write_metadata(ca, err) != 0)
+	    hsmca_write_atomic(path, pem, pem_len, 0644, err) != 0 || hsmca_ca_write_metadata(ca, err) != 0)
 		goto out;
 	if (c->out_cert[0] && hsmca_write_atomic(c->out_cert, pem, pem_len, 0644, err) != 0)
 		goto out;
@@ -578,7 +597,7 @@ int hsmca_ca_ephemeral(struct hsmca_session *s, enum hsmca_key_type type, const 
 	snprintf(ca->kind, sizeof(ca->kind), "root");
 	snprintf(ca->key_label, sizeof(ca->key_label), "%s", label);
 	ca->sigalg = hsmca_sigalg_default(type, false, false);
-	if (ca_parse_cert(ca, err) != 0)
+	if (hsmca_ca_parse_cert(ca, err) != 0)
 		goto out;
 	*out = ca;
 	*key_out = key;

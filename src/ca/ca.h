@@ -2,8 +2,13 @@
  *
  *   <home>/cas/<name>/ca.pem    the CA certificate (public)
  *   <home>/cas/<name>/ca.yaml   metadata: key label and URI, signature
- *                               algorithm, kind, parent (public)
- * A CA exists once ca.yaml exists; it is written last. */
+ *                               algorithm, kind, parent, CRL and issuer
+ *                               URLs (public)
+ *   <home>/cas/<name>/issuers.pem  an intermediate's issuers, nearest first,
+ *                               ending with the root (src/hier/)
+ * A CA exists once ca.yaml exists; it is written last.  A CA whose key was
+ * made for a CSR but whose certificate is not yet imported has only
+ * pending.yaml and request.csr (src/hier/hier.h) and is usable for nothing. */
 #ifndef HSMCA_CA_H
 #define HSMCA_CA_H
 
@@ -27,6 +32,8 @@ struct hsmca_ca {
 	char key_label[129];
 	char key_uri[1024];
 	char created[32];
+	char crl_url[512];    /* cRLDistributionPoints of what it issues; "" = none */
+	char issuer_url[512]; /* AIA caIssuers of what it issues; "" = none */
 	enum hsmca_sigalg sigalg;
 	uint8_t *der;       /* certificate */
 	size_t der_len;
@@ -54,6 +61,13 @@ int hsmca_ca_names(const char *home, char (**names)[64], size_t *n, hsmca_error 
 int hsmca_ca_open_key(struct hsmca_session *s, const struct hsmca_ca *ca, hsmca_key **out,
 		      hsmca_error *err);
 void hsmca_ca_free(struct hsmca_ca *ca);
+
+/* Fill the derived fields (x509, SKI, subject, validity, fingerprint) from
+ * ca->der, which the caller has set. */
+int hsmca_ca_parse_cert(struct hsmca_ca *ca, hsmca_error *err);
+/* Write ca->dir/ca.yaml atomically from the struct (the step that makes a CA
+ * exist). */
+int hsmca_ca_write_metadata(const struct hsmca_ca *ca, hsmca_error *err);
 
 /* A throwaway CA for benchmarks: a fresh key `label` in the token and a
  * self-signed certificate kept in memory only.  The caller destroys the key

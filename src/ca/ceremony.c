@@ -12,8 +12,9 @@
 #define LAST_X509_TIME ((time_t)253402300799)
 
 static const char *const root_keys[] = {
-	"version", "ca", "key", "validity", "extensions", "signature", "outputs", NULL,
+	"version", "ca", "key", "validity", "extensions", "signature", "outputs", "urls", NULL,
 };
+static const char *const urls_keys[] = {"crl", "issuer", NULL};
 static const char *const ca_keys[] = {"name", "subject", NULL};
 static const char *const key_keys[] = {"type", "label", NULL};
 static const char *const validity_keys[] = {"duration", "not_before", "not_after", NULL};
@@ -234,6 +235,29 @@ static int load_signature(const struct hsmca_ynode *root, struct hsmca_ceremony 
 	return 0;
 }
 
+/* urls: what the CA writes into everything it issues (CDP, AIA caIssuers). */
+static int load_urls(const struct hsmca_ynode *root, struct hsmca_ceremony *c, hsmca_error *err)
+{
+	const struct hsmca_ynode *u, *n;
+	hsmca_error why = {0};
+	static const char *const which[] = {"crl", "issuer"};
+	char *dst[] = {c->crl_url, c->issuer_url};
+	size_t i;
+
+	if (section(root, "urls", urls_keys, &u, err) < 0)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		n = hsmca_ynode_get(u, which[i]);
+		if (!n)
+			continue;
+		if (hsmca_ynode_string(n, dst[i], sizeof(c->crl_url), err) < 0)
+			return -1;
+		if (hsmca_url_check(dst[i], which[i][0] == 'c' ? "urls.crl" : "urls.issuer", &why) != 0)
+			return hsmca_ynode_error(n, err, "%s", why.msg);
+	}
+	return 0;
+}
+
 /* outputs.certificate is relative to the ceremony file, so a reviewed
  * directory (file + outputs) can be run from anywhere. */
 static int load_outputs(const struct hsmca_ynode *root, const char *path,
@@ -285,7 +309,7 @@ int hsmca_ceremony_load(const char *path, struct hsmca_ceremony *out, hsmca_erro
 	    hsmca_ynode_require_version(root, 1, err) < 0 || load_ca(root, &c, err) < 0 ||
 	    load_key(root, &c, err) < 0 || load_validity(root, &c, err) < 0 ||
 	    load_extensions(root, &c, err) < 0 || load_signature(root, &c, err) < 0 ||
-	    load_outputs(root, path, &c, err) < 0)
+	    load_outputs(root, path, &c, err) < 0 || load_urls(root, &c, err) < 0)
 		goto out;
 	*out = c;
 	ret = 0;

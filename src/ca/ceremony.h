@@ -36,6 +36,8 @@ struct hsmca_ceremony {
 			     * else sha256 (ignored for ed25519, which fixes its hash) */
 	char out_cert[4096]; /* certificate PEM output path, resolved against the
 			      * ceremony file's directory; "" = none */
+	char crl_url[512];    /* urls.crl: CDP written into what the CA issues; "" = none */
+	char issuer_url[512]; /* urls.issuer: AIA caIssuers likewise; "" = none */
 };
 
 /* Load and validate the ceremony file at `path` (at most

@@ -57,6 +57,12 @@ bool cli_argv_has_pin_value(int argc, char **argv);
 /* Print the help of a subcommand from the table. */
 void cli_print_synopsis(FILE *f, const char *name);
 
+/* --chain-out / --fullchain of sign and issue: the chain of CA `ca` up to,
+ * not including, the root, written to chain_out (when not NULL) and, with
+ * fullchain, appended to *pem (realloc'ed).  Prints its own error. */
+int cli_write_chain(const char *cmd, const char *home, const char *ca, const char *chain_out,
+		    bool fullchain, char **pem, size_t *pem_len);
+
 struct hsmca_rot_issued;
 /* What `talos issue-config` / `kube issue-config` wrote: JSON with --json,
  * else one line naming `what` (the role or profile). */

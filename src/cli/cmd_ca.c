@@ -1,7 +1,8 @@
-/* hsmca ca init | list | show */
+/* hsmca ca init | import | cross-sign | list | show */
 #include "cli/cli.h"
 
 #include <getopt.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,7 +10,9 @@
 
 #include "ca/ca.h"
 #include "ca/ceremony.h"
+#include "common/fsutil.h"
 #include "common/util.h"
+#include "hier/hier.h"
 #include "x509/x509.h"
 
 static void ca_serial(const struct hsmca_ca *ca, char *out, size_t outlen)
@@ -42,6 +45,8 @@ static json_object *ca_json(const struct hsmca_ca *ca)
 	json_object_object_add(o, "key_uri", json_object_new_string(ca->key_uri));
 	json_object_object_add(o, "parent", json_object_new_string(ca->parent));
 	json_object_object_add(o, "created", json_object_new_string(ca->created));
+	json_object_object_add(o, "crl_url", json_object_new_string(ca->crl_url));
+	json_object_object_add(o, "issuer_url", json_object_new_string(ca->issuer_url));
 	return o;
 }
 
@@ -56,6 +61,12 @@ static void ca_print(const struct hsmca_ca *ca)
 	       "  signature:   %s\n  sha256:      %s\n  key:         %s\n  certificate: %s/ca.pem\n",
 	       ca->name, ca->kind, ca->subject, serial, nb, na, hsmca_sigalg_name(ca->sigalg),
 	       ca->fingerprint, ca->key_uri, ca->dir);
+	if (ca->parent[0])
+		printf("  parent:      %s\n", ca->parent);
+	if (ca->crl_url[0])
+		printf("  crl url:     %s\n", ca->crl_url);
+	if (ca->issuer_url[0])
+		printf("  issuer url:  %s\n", ca->issuer_url);
 }
 
 static void usage_ca_init(void)
@@ -72,8 +83,73 @@ static void usage_ca_init(void)
 	     "  --rsa-pss         RSASSA-PSS signatures (RSA keys)\n"
 	     "  --hash H          sha256 | sha384\n"
 	     "  --out FILE        also write the certificate PEM to FILE\n"
+	     "  --crl-url URL     CRL distribution point written into everything it issues\n"
+	     "  --issuer-url URL  AIA caIssuers URL written into everything it issues\n"
+	     "  --csr-out FILE    an intermediate for another CA: key in the token, a CSR\n"
+	     "                    signed in the token to FILE; the CA stays pending until\n"
+	     "                    'hsmca ca import NAME --cert FILE --chain FILE'\n"
+	     "  --issuer PARENT   an intermediate signed at once by CA PARENT of this state\n"
+	     "                    directory (pathLen below the parent's, validity clamped)\n"
 	     "  --config FILE     take all of the above from a reviewed ceremony file\n"
 	     "                    (then no other ceremony flag may be given)");
+}
+
+/* ca init --csr-out: the pending half of a two-token hierarchy. */
+static int ca_init_csr(struct hsmca_session *s, const struct hsmca_ceremony *cer, const char *csr_out)
+{
+	hsmca_error err = { "", 0 };
+	struct hsmca_der csr;
+	char *pem = NULL;
+	size_t pem_len = 0;
+	int ret = CLI_FAIL;
+
+	hsmca_der_init(&csr);
+	if (access(csr_out, F_OK) == 0)
+		return cli_failf("ca init %s: %s already exists; nothing was done", cer->name, csr_out);
+	if (hsmca_hier_request(s, cer, &csr, &err) != 0) {
+		cli_failf("ca init %s: %s", cer->name, err.msg);
+		goto out;
+	}
+	pem = hsmca_pem_encode("CERTIFICATE REQUEST", csr.buf, csr.len, &pem_len);
+	if (!pem || hsmca_write_atomic(csr_out, pem, pem_len, 0644, &err) != 0) {
+		cli_failf("ca init %s: the CSR is kept in the CA directory as request.csr but %s was "
+			  "not written: %s", cer->name, csr_out, pem ? err.msg : "out of memory");
+		goto out;
+	}
+	cli_info("CA %s is pending: key generated in the token (verified non-extractable), CSR "
+		 "signed in the token, written to %s.\nHave it signed (e.g. hsmca sign ROOT --csr %s "
+		 "--profile intermediate-ca), then: hsmca ca import %s --cert FILE --chain FILE\n",
+		 cer->name, csr_out, csr_out, cer->name);
+	ret = CLI_OK;
+out:
+	free(pem);
+	hsmca_der_free(&csr);
+	return ret;
+}
+
+/* ca init --issuer PARENT: both halves in this state directory. */
+static int ca_init_sub(struct hsmca_session *s, const struct hsmca_ceremony *cer, const char *parent)
+{
+	hsmca_error err = { "", 0 };
+	struct hsmca_ca *ca = NULL;
+	bool clamped = false;
+
+	if (hsmca_hier_create_sub(s, cer, parent, &ca, &clamped, &err) != 0)
+		return cli_failf("ca init %s --issuer %s: %s", cer->name, parent, err.msg);
+	if (cli.json) {
+		json_object *o = ca_json(ca);
+
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+		json_object_put(o);
+	} else {
+		ca_print(ca);
+		printf("  checks:      key verified non-extractable; signed in the token by %s; chain\n"
+		       "               verified to its root before writing\n", parent);
+	}
+	if (clamped)
+		cli_info("hsmca: note: notAfter clamped to CA %s's notAfter\n", parent);
+	hsmca_ca_free(ca);
+	return CLI_OK;
 }
 
 static int ca_init(int argc, char **argv)
@@ -84,8 +160,11 @@ static int ca_init(int argc, char **argv)
 		{ "path-len", required_argument, NULL, 'p' }, { "label", required_argument, NULL, 'l' },
 		{ "rsa-pss", no_argument, NULL, 'P' },	       { "hash", required_argument, NULL, 'H' },
 		{ "out", required_argument, NULL, 'o' },      { "config", required_argument, NULL, 'c' },
+		{ "csr-out", required_argument, NULL, 'R' },  { "issuer", required_argument, NULL, 'I' },
+		{ "crl-url", required_argument, NULL, 'C' },  { "issuer-url", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },	       { NULL, 0, NULL, 0 },
 	};
+	const char *csr_out = NULL, *issuer = NULL;
 	struct hsmca_ceremony cer;
 	struct hsmca_session *s = NULL;
 	struct hsmca_ca *ca = NULL;
@@ -142,6 +221,18 @@ static int ca_init(int argc, char **argv)
 			break;
 		case 'o': snprintf(cer.out_cert, sizeof(cer.out_cert), "%s", optarg); flags++; break;
 		case 'c': config = optarg; break;
+		case 'R': csr_out = optarg; break;
+		case 'I': issuer = optarg; break;
+		case 'C':
+		case 'U': {
+			char *dst = c == 'C' ? cer.crl_url : cer.issuer_url;
+
+			if (hsmca_url_check(optarg, c == 'C' ? "--crl-url" : "--issuer-url", &err) != 0)
+				return cli_usage("ca", "ca init: %s", err.msg);
+			snprintf(dst, sizeof(cer.crl_url), "%s", optarg);
+			flags++;
+			break;
+		}
 		case 'h': usage_ca_init(); return CLI_OK;
 		default: return cli_usage("ca", "ca init: unknown or incomplete option '%s'", argv[optind - 1]);
 		}
@@ -186,6 +277,19 @@ static int ca_init(int argc, char **argv)
 				return cli_usage("ca", "ca init: --hash does not apply to ed25519");
 		}
 	}
+	if (csr_out && issuer)
+		return cli_usage("ca", "ca init: --csr-out and --issuer are exclusive (CSR for another "
+				       "CA, or signed here by PARENT)");
+	if (csr_out && (cer.out_cert[0] || cer.not_after || cer.path_len >= 0))
+		return cli_usage("ca", "ca init: with --csr-out the signing CA decides validity and "
+				       "pathLen; drop --out, --not-after, --path-len");
+	if (csr_out || issuer) {
+		if (cli_open(&s, true) != 0)
+			return CLI_FAIL;
+		ret = csr_out ? ca_init_csr(s, &cer, csr_out) : ca_init_sub(s, &cer, issuer);
+		cli_close(s);
+		return ret;
+	}
 	if (cli_open(&s, true) != 0)
 		return CLI_FAIL;
 	if (hsmca_ca_create_root(s, &cer, &ca, &err) != 0) {
@@ -205,6 +309,141 @@ static int ca_init(int argc, char **argv)
 	ret = CLI_OK;
 out:
 	hsmca_ca_free(ca);
+	cli_close(s);
+	return ret;
+}
+
+static int read_input(const char *what, const char *path, uint8_t **buf, size_t *len)
+{
+	hsmca_error err = { "", 0 };
+
+	if (hsmca_read_file(path, 1024 * 1024, buf, len, &err) != 0)
+		return cli_failf("%s %s: %s", what, path, err.msg);
+	return 0;
+}
+
+static int ca_import(int argc, char **argv)
+{
+	hsmca_error err = { "", 0 };
+	struct hsmca_session *s = NULL;
+	struct hsmca_ca *ca = NULL;
+	const char *name = NULL, *cert_path = NULL, *chain_path = NULL;
+	uint8_t *cert = NULL, *chain = NULL;
+	size_t cert_len = 0, chain_len = 0;
+	int a, ret = CLI_FAIL;
+
+	for (a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--cert") == 0 && a + 1 < argc)
+			cert_path = argv[++a];
+		else if (strcmp(argv[a], "--chain") == 0 && a + 1 < argc)
+			chain_path = argv[++a];
+		else if (argv[a][0] == '-')
+			return cli_usage("ca", "ca import: unknown or incomplete option '%s'", argv[a]);
+		else if (!name)
+			name = argv[a];
+		else
+			return cli_usage("ca", "ca import: unexpected argument '%s'", argv[a]);
+	}
+	if (!name || !cert_path || !chain_path)
+		return cli_usage("ca", "ca import: NAME, --cert FILE and --chain FILE are required");
+	if (read_input("ca import: --cert", cert_path, &cert, &cert_len) != 0 ||
+	    read_input("ca import: --chain", chain_path, &chain, &chain_len) != 0 || cli_open(&s, true) != 0)
+		goto out;
+	if (hsmca_hier_import(s, name, cert, cert_len, chain, chain_len, &ca, &err) != 0) {
+		cli_failf("ca import %s: refused, nothing changed: %s", name, err.msg);
+		goto out;
+	}
+	if (cli.json) {
+		json_object *o = ca_json(ca);
+
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+		json_object_put(o);
+	} else {
+		ca_print(ca);
+		printf("  checks:      the token key's certificate; CA:TRUE, keyCertSign; subject as\n"
+		       "               requested; chain verified to its root; validity inside the issuer's\n");
+	}
+	ret = CLI_OK;
+out:
+	free(cert);
+	free(chain);
+	hsmca_ca_free(ca);
+	cli_close(s);
+	return ret;
+}
+
+static int ca_cross_sign(int argc, char **argv)
+{
+	hsmca_error err = { "", 0 };
+	struct hsmca_session *s = NULL;
+	struct hsmca_ca *subj = NULL;
+	struct hsmca_der der;
+	const char *signer = NULL, *subject = NULL, *subject_cert = NULL, *out_path = NULL;
+	uint8_t *cert = NULL;
+	size_t cert_len = 0, pem_len = 0;
+	char *pem = NULL;
+	int64_t validity = 0;
+	int a, ret = CLI_FAIL;
+
+	hsmca_der_init(&der);
+	for (a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--out") == 0 && a + 1 < argc) {
+			out_path = argv[++a];
+		} else if (strcmp(argv[a], "--subject-cert") == 0 && a + 1 < argc) {
+			subject_cert = argv[++a];
+		} else if (strcmp(argv[a], "--validity") == 0 && a + 1 < argc) {
+			if (hsmca_parse_duration(argv[++a], "--validity", &validity, &err) != 0)
+				return cli_usage("ca", "ca cross-sign: %s", err.msg);
+		} else if (argv[a][0] == '-') {
+			return cli_usage("ca", "ca cross-sign: unknown or incomplete option '%s'", argv[a]);
+		} else if (!signer) {
+			signer = argv[a];
+		} else if (!subject) {
+			subject = argv[a];
+		} else {
+			return cli_usage("ca", "ca cross-sign: unexpected argument '%s'", argv[a]);
+		}
+	}
+	if (!signer || !out_path || (!subject == !subject_cert))
+		return cli_usage("ca", "ca cross-sign: SIGNER, --out FILE and one of SUBJECT (a CA here) "
+				       "or --subject-cert FILE are required");
+	if (access(out_path, F_OK) == 0)
+		return cli_failf("ca cross-sign: %s already exists; nothing was signed", out_path);
+	if (subject_cert && read_input("ca cross-sign: --subject-cert", subject_cert, &cert, &cert_len) != 0)
+		goto out;
+	if (cli_open(&s, true) != 0)
+		goto out;
+	if (subject) {
+		if (hsmca_ca_load(s->home, subject, &subj, &err) != 0) {
+			cli_failf("ca cross-sign: %s", err.msg);
+			goto out;
+		}
+		cert = malloc(subj->der_len);
+		if (!cert) {
+			cli_failf("ca cross-sign: out of memory");
+			goto out;
+		}
+		memcpy(cert, subj->der, subj->der_len);
+		cert_len = subj->der_len;
+	}
+	if (hsmca_hier_cross_sign(s, signer, cert, cert_len, validity, &der, &err) != 0) {
+		cli_failf("ca cross-sign %s: %s", signer, err.msg);
+		goto out;
+	}
+	pem = hsmca_pem_encode("CERTIFICATE", der.buf, der.len, &pem_len);
+	if (!pem || hsmca_write_atomic(out_path, pem, pem_len, 0644, &err) != 0) {
+		cli_failf("ca cross-sign: the cross certificate was signed and recorded but %s was not "
+			  "written: %s", out_path, pem ? err.msg : "out of memory");
+		goto out;
+	}
+	cli_info("hsmca: cross certificate for %s signed by CA %s (same key and SKI, AKI of %s), "
+		 "written to %s\n", subject ? subject : subject_cert, signer, signer, out_path);
+	ret = CLI_OK;
+out:
+	free(pem);
+	free(cert);
+	hsmca_der_free(&der);
+	hsmca_ca_free(subj);
 	cli_close(s);
 	return ret;
 }
@@ -243,6 +482,25 @@ static int ca_list(int argc, char **argv)
 			printf("%-24s %-12s %-20s %s\n", ca->name, ca->kind, na, ca->subject);
 		hsmca_ca_free(ca);
 	}
+	free(names);
+	names = NULL;
+	if (hsmca_hier_pending_names(home, &names, &n, &err) != 0) {
+		cli_fail(&err);
+		ret = CLI_FAIL;
+		n = 0;
+	}
+	for (i = 0; i < n; i++) {
+		if (arr) {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "name", json_object_new_string(names[i]));
+			json_object_object_add(o, "kind", json_object_new_string("pending"));
+			json_object_array_add(arr, o);
+		} else {
+			printf("%-24s %-12s %-20s %s\n", names[i], "pending", "-",
+			       "(awaiting 'hsmca ca import')");
+		}
+	}
 	if (arr) {
 		puts(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
 		json_object_put(arr);
@@ -256,13 +514,15 @@ static int ca_show(int argc, char **argv)
 	hsmca_error err = { "", 0 };
 	struct hsmca_ca *ca = NULL;
 	char home[4096];
-	bool pem = false;
+	bool pem = false, chain = false;
 	const char *name = NULL;
 	int a;
 
 	for (a = 1; a < argc; a++) {
 		if (strcmp(argv[a], "--pem") == 0)
 			pem = true;
+		else if (strcmp(argv[a], "--chain") == 0)
+			chain = true;
 		else if (argv[a][0] == '-')
 			return cli_usage("ca", "ca show: unknown option '%s'", argv[a]);
 		else if (!name)
@@ -275,7 +535,20 @@ static int ca_show(int argc, char **argv)
 	if (hsmca_home_resolve(cli.home, home, sizeof(home), &err) != 0 ||
 	    hsmca_ca_load(home, name, &ca, &err) != 0)
 		return cli_fail(&err);
-	if (pem) {
+	if (chain) {
+		char *text = NULL;
+		size_t len = 0;
+
+		if (hsmca_hier_chain_pem(ca, &text, &len, &err) != 0) {
+			hsmca_ca_free(ca);
+			return cli_failf("ca show %s --chain: %s", name, err.msg);
+		}
+		if (len == 0)
+			cli_info("hsmca: CA %s is a root: the chain up to (not including) the root is "
+				 "empty\n", name);
+		fwrite(text, 1, len, stdout);
+		free(text);
+	} else if (pem) {
 		size_t len;
 		char *text = hsmca_pem_encode("CERTIFICATE", ca->der, ca->der_len, &len);
 
@@ -307,6 +580,10 @@ int cmd_ca(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "init") == 0)
 		return ca_init(argc - 1, argv + 1);
+	if (strcmp(argv[1], "import") == 0)
+		return ca_import(argc - 1, argv + 1);
+	if (strcmp(argv[1], "cross-sign") == 0)
+		return ca_cross_sign(argc - 1, argv + 1);
 	if (strcmp(argv[1], "list") == 0)
 		return ca_list(argc - 1, argv + 1);
 	if (strcmp(argv[1], "show") == 0)

@@ -24,6 +24,7 @@
 #include <openssl/sha.h>
 
 #include "ca/ca.h"
+#include "hier/hier.h"
 #include "common/fsutil.h"
 #include "common/util.h"
 #include "store/records.h"
@@ -285,6 +286,38 @@ static int check_cert_cb(const struct hsmca_record *rec, void *arg)
 	return 0;
 }
 
+/* An intermediate that outlives its issuer: what it issues after the issuer's
+ * notAfter will not verify, whatever its own certificate says. */
+static int check_parent(const char *home, const struct hsmca_ca *ca, struct check *c,
+			hsmca_error *err)
+{
+	char subject[512], na[21], pna[21];
+	time_t pnot_after = 0;
+	int rc = hsmca_hier_parent_expiry(home, ca, &pnot_after, subject, sizeof(subject), err);
+
+	if (rc <= 0 || ca->not_after <= pnot_after)
+		return rc < 0 ? -1 : 0;
+	c->findings++;
+	hsmca_format_time(ca->not_after, na);
+	hsmca_format_time(pnot_after, pna);
+	if (c->found) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "kind", json_object_new_string("ca-outlives-issuer"));
+		json_object_object_add(o, "ca", json_object_new_string(ca->name));
+		json_object_object_add(o, "subject", json_object_new_string(ca->subject));
+		json_object_object_add(o, "not_after", json_object_new_string(na));
+		json_object_object_add(o, "issuer", json_object_new_string(subject));
+		json_object_object_add(o, "issuer_not_after", json_object_new_string(pna));
+		json_object_array_add(c->found, o);
+	} else {
+		printf("WARNING: CA %s (%s) outlives its issuer %s: notAfter %s, the issuer's %s; what "
+		       "it issues past %s will not verify (renew the issuer or re-issue the CA)\n",
+		       ca->name, ca->subject, subject, na, pna, pna);
+	}
+	return 0;
+}
+
 static int check_ca(const char *home, const char *name, struct check *c, hsmca_error *err)
 {
 	struct hsmca_ca *ca = NULL;
@@ -303,6 +336,8 @@ static int check_ca(const char *home, const char *name, struct check *c, hsmca_e
 	sb_printf(m, "} %" PRId64 "\n", (int64_t)ca->not_after - (int64_t)c->now);
 	if ((int64_t)ca->not_after - (int64_t)c->now <= c->warn)
 		report(c, "ca", NULL, ca->subject, NULL, ca->not_after);
+	if (check_parent(home, ca, c, err) != 0)
+		goto out;
 	if (hsmca_revocations(ca->dir, &c->rv, &c->nrv, err) != 0)
 		goto out;
 	hsmca_revocations_sort(c->rv, c->nrv);

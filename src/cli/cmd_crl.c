@@ -1,5 +1,7 @@
-/* hsmca crl CA [--next-update D] [--out FILE]: sign the CA's next CRL in
- * the token; PEM to FILE (atomically) or stdout. */
+/* hsmca crl CA [--next-update D] [--out FILE] [--der | --pem]: sign the CA's
+ * next CRL in the token; to FILE (atomically) or stdout.  A FILE named *.crl
+ * gets DER, what relying parties fetch from a CRL distribution point URL
+ * (RFC 5280 4.2.1.13); anything else PEM, unless --der or --pem says. */
 #include "cli/cli.h"
 
 #include <getopt.h>
@@ -26,7 +28,9 @@ static void usage_crl(void)
 	     "certificate before it is written.\n"
 	     "  --next-update D  nextUpdate = now + D (default 7d); cut back to the CA's\n"
 	     "                   notAfter when it would run past it (a note says so)\n"
-	     "  --out FILE       write the PEM to FILE atomically (default: stdout)");
+	     "  --out FILE       write the CRL to FILE atomically (default: stdout);\n"
+	     "                   DER when FILE ends in .crl (what a CDP URL serves), else PEM\n"
+	     "  --der, --pem     force the encoding");
 }
 
 int cmd_crl(int argc, char **argv)
@@ -34,6 +38,8 @@ int cmd_crl(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "next-update", required_argument, NULL, 'n' },
 		{ "out", required_argument, NULL, 'o' },
+		{ "der", no_argument, NULL, 'D' },
+		{ "pem", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -46,7 +52,7 @@ int cmd_crl(int argc, char **argv)
 	const char *name, *out_path = NULL;
 	char *pem = NULL, tu[21], nu[21];
 	size_t pem_len = 0;
-	int opt, ret = CLI_FAIL;
+	int opt, ret = CLI_FAIL, der_out = -1;
 
 	hsmca_der_init(&der);
 	optind = 1;
@@ -58,6 +64,8 @@ int cmd_crl(int argc, char **argv)
 				return cli_usage("crl", "crl: %s", err.msg);
 			break;
 		case 'o': out_path = optarg; break;
+		case 'D': der_out = 1; break;
+		case 'P': der_out = 0; break;
 		case 'h': usage_crl(); return CLI_OK;
 		default: return cli_usage("crl", "crl: unknown or incomplete option '%s'", argv[optind - 1]);
 		}
@@ -74,7 +82,20 @@ int cmd_crl(int argc, char **argv)
 		cli_failf("crl: %s", err.msg);
 		goto out;
 	}
-	pem = hsmca_pem_encode("X509 CRL", der.buf, der.len, &pem_len);
+	if (der_out < 0) {
+		size_t l = out_path ? strlen(out_path) : 0;
+
+		der_out = l > 4 && strcmp(out_path + l - 4, ".crl") == 0;
+	}
+	if (der_out) {
+		pem = malloc(der.len ? der.len : 1);
+		if (pem) {
+			memcpy(pem, der.buf, der.len);
+			pem_len = der.len;
+		}
+	} else {
+		pem = hsmca_pem_encode("X509 CRL", der.buf, der.len, &pem_len);
+	}
 	if (!pem) {
 		cli_failf("crl: out of memory");
 		goto out;

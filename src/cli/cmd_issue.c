@@ -22,6 +22,7 @@ struct batch {
 	size_t done, failed;
 	bool tty;
 	char **errors;
+	const char *chain; /* --fullchain: appended to every certificate */
 };
 
 static int cmp(const void *a, const void *b)
@@ -78,6 +79,19 @@ static int next_csr(void *arg, size_t *item, const uint8_t **csr, size_t *len, h
 	return 1;
 }
 
+static int cli_append(char **pem, size_t *len, const char *more)
+{
+	size_t n = strlen(more);
+	char *all = realloc(*pem, *len + n + 1);
+
+	if (!all)
+		return -1;
+	memcpy(all + *len, more, n + 1);
+	*pem = all;
+	*len += n;
+	return 0;
+}
+
 static void done_csr(void *arg, size_t item, const struct hsmca_issued *cert, const hsmca_error *err)
 {
 	struct batch *b = arg;
@@ -90,6 +104,10 @@ static void done_csr(void *arg, size_t item, const struct hsmca_issued *cert, co
 		size_t pem_len;
 		char *pem = hsmca_pem_encode("CERTIFICATE", cert->der, cert->der_len, &pem_len);
 
+		if (pem && b->chain && cli_append(&pem, &pem_len, b->chain) != 0) {
+			free(pem);
+			pem = NULL;
+		}
 		out_path(b, item, path, sizeof(path));
 		if (!pem || hsmca_write_atomic(path, pem, pem_len, 0644, &werr) != 0) {
 			b->failed++;
@@ -114,8 +132,13 @@ int cmd_issue(int argc, char **argv)
 		{ "profile", required_argument, NULL, 'p' }, { "csr-dir", required_argument, NULL, 'c' },
 		{ "out-dir", required_argument, NULL, 'o' }, { "jobs", required_argument, NULL, 'j' },
 		{ "validity", required_argument, NULL, 'V' }, { "help", no_argument, NULL, 'h' },
+		{ "chain-out", required_argument, NULL, 'C' }, { "fullchain", no_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *chain_out = NULL;
+	bool fullchain = false;
+	char *chain = NULL;
+	size_t chain_len = 0;
 	struct hsmca_batch_opts bo;
 	struct hsmca_batch_ops ops;
 	struct hsmca_batch_stats st;
@@ -151,11 +174,15 @@ int cmd_issue(int argc, char **argv)
 			if (hsmca_parse_duration(optarg, "--validity", &bo.validity, &err) != 0)
 				return cli_usage("issue", "issue: %s", err.msg);
 			break;
+		case 'C': chain_out = optarg; break;
+		case 'F': fullchain = true; break;
 		case 'h':
 			cli_print_synopsis(stdout, "issue");
 			puts("\nIssues a certificate for every *.csr, *.pem or *.der in --csr-dir, written\n"
 			     "as <name>.crt in --out-dir. Refused CSRs are listed with the reason; the\n"
-			     "rest are issued. --jobs N uses N token sessions. Exit 1 if any was refused.");
+			     "rest are issued. --jobs N uses N token sessions. Exit 1 if any was refused.\n"
+			     "--chain-out FILE writes the CA's chain up to, not including, the root;\n"
+			     "--fullchain appends it to every certificate.");
 			return CLI_OK;
 		default: return cli_usage("issue", "issue: unknown or incomplete option '%s'", argv[optind - 1]);
 		}
@@ -224,6 +251,12 @@ int cmd_issue(int argc, char **argv)
 	b.tty = isatty(STDERR_FILENO) && cli.verbosity >= 0;
 	if (cli_open(&s, true) != 0)
 		goto out;
+	/* The chain is the CA's, the same for every certificate: fetched once, before issuing. */
+	if ((chain_out || fullchain) &&
+	    ((chain = calloc(1, 1)) == NULL ||
+	     cli_write_chain("issue", s->home, bo.ca, chain_out, fullchain, &chain, &chain_len) != 0))
+		goto out;
+	b.chain = fullchain ? chain : NULL;
 	ops.next = next_csr;
 	ops.done = done_csr;
 	ops.arg = &b;
@@ -254,6 +287,7 @@ out:
 	free(b.errors);
 	free(b.bufs);
 	free(b.names);
+	free(chain);
 	cli_close(s);
 	return ret;
 }

@@ -1,4 +1,5 @@
-/* hsmca sign CA --csr FILE --profile P [--out FILE] [--validity D] [--san …] [--subject DN] */
+/* hsmca sign CA --csr FILE --profile P [--out FILE] [--validity D] [--san …] [--subject DN]
+ *           [--chain-out FILE | --fullchain] */
 #include "cli/cli.h"
 
 #include <getopt.h>
@@ -9,6 +10,7 @@
 
 #include "common/fsutil.h"
 #include "common/util.h"
+#include "hier/hier.h"
 #include "issue/issue.h"
 
 int cmd_sign(int argc, char **argv)
@@ -17,8 +19,11 @@ int cmd_sign(int argc, char **argv)
 		{ "csr", required_argument, NULL, 'c' },     { "profile", required_argument, NULL, 'p' },
 		{ "out", required_argument, NULL, 'o' },     { "validity", required_argument, NULL, 'V' },
 		{ "san", required_argument, NULL, 's' },     { "subject", required_argument, NULL, 'S' },
+		{ "chain-out", required_argument, NULL, 'C' }, { "fullchain", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },	     { NULL, 0, NULL, 0 },
 	};
+	const char *chain_out = NULL;
+	bool fullchain = false;
 	const char *sans[HSMCA_ISSUE_MAX_SANS];
 	struct hsmca_issue_request req;
 	struct hsmca_issued out;
@@ -50,13 +55,18 @@ int cmd_sign(int argc, char **argv)
 			sans[n_sans++] = optarg;
 			break;
 		case 'S': req.subject = optarg; break;
+		case 'C': chain_out = optarg; break;
+		case 'F': fullchain = true; break;
 		case 'h':
 			cli_print_synopsis(stdout, "sign");
 			puts("\nSigns one CSR (PEM or DER) with CA in the token, under a profile\n"
 			     "('hsmca profiles list'). The profile decides subject fields, usages, SAN\n"
 			     "kinds and maximum validity; --subject may set CN and O where the profile\n"
 			     "lets the request choose them. The certificate is linted, verified and\n"
-			     "recorded before it is written (stdout when no --out).");
+			     "recorded before it is written (stdout when no --out).\n"
+			     "  --chain-out FILE  also write the issuing CA's chain up to, not including,\n"
+			     "                    the root (PEM)\n"
+			     "  --fullchain       write the certificate followed by that chain");
 			return CLI_OK;
 		default: return cli_usage("sign", "sign: unknown or incomplete option '%s'", argv[optind - 1]);
 		}
@@ -85,6 +95,9 @@ int cmd_sign(int argc, char **argv)
 		cli_failf("sign: out of memory");
 		goto out;
 	}
+	if ((chain_out || fullchain) && cli_write_chain("sign", s->home, ca, chain_out, fullchain,
+							&pem, &pem_len) != 0)
+		goto out;
 	if (out_path) {
 		if (hsmca_write_atomic(out_path, pem, pem_len, 0644, &err) != 0) {
 			cli_failf("sign: certificate %s was issued and recorded but not written: %s "

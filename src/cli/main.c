@@ -17,9 +17,12 @@ static const struct cli_command commands[] = {
 	  "key generate --label L --type T | key list | key show LABEL|URI | key destroy LABEL|URI --yes",
 	  "manage keys held in the token" },
 	{ "ca", cmd_ca,
-	  "ca init NAME --key-type T --subject DN [--validity 10y] [--path-len N] [--config FILE] | "
-	  "ca list | ca show NAME [--pem]",
-	  "run a root CA ceremony; list and show CAs" },
+	  "ca init NAME --key-type T --subject DN [--validity 10y] [--path-len N] [--config FILE] "
+	  "[--crl-url URL] [--issuer-url URL] [--csr-out FILE | --issuer PARENT] | "
+	  "ca import NAME --cert FILE --chain FILE | "
+	  "ca cross-sign SIGNER {SUBJECT | --subject-cert FILE} --out FILE [--validity D] | "
+	  "ca list | ca show NAME [--pem | --chain]",
+	  "run a root CA ceremony; make, import and cross-sign intermediates; list and show CAs" },
 	{ "sign", cmd_sign,
 	  "sign CA --csr FILE --profile P [--out FILE] [--validity D] [--san DNS:…|IP:…|URI:…] "
 	  "[--subject DN]",

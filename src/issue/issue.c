@@ -303,6 +303,7 @@ int hsmca_issue_tbs(const struct hsmca_issuer *iss, const struct hsmca_csr *csr,
 	hsmca_ext_aki(scratch, iss->ca->ski);
 	if (plan->n_sans)
 		hsmca_ext_san(scratch, plan->sans, plan->n_sans);
+	hsmca_ext_ca_urls(scratch, iss->ca->crl_url, iss->ca->issuer_url);
 	hsmca_der_end(scratch, seq);
 	if (!hsmca_der_ok(scratch))
 		return hsmca_error_set(err, "out of memory");

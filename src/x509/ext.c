@@ -311,3 +311,63 @@ int hsmca_key_id(const uint8_t *spki, size_t len, uint8_t out[20], hsmca_error *
 bad:
 	return hsmca_error_set(err, "malformed SubjectPublicKeyInfo");
 }
+
+static const uint8_t oid_cdp[] = { 0x55, 0x1d, 0x1f };
+static const uint8_t oid_aia[] = { 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x01 };
+static const uint8_t oid_ca_issuers[] = { 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02 };
+
+void hsmca_ext_crl_dp(struct hsmca_der *d, const char *url)
+{
+	/* CRLDistributionPoints ::= SEQUENCE OF DistributionPoint;
+	 * DistributionPoint ::= SEQUENCE { distributionPoint [0] { fullName [1] GeneralNames } } */
+	size_t ext = ext_begin(d, oid_cdp, sizeof(oid_cdp), false);
+	size_t os = hsmca_der_begin(d, DER_OCTET_STRING);
+	size_t seq = hsmca_der_begin(d, DER_SEQUENCE);
+	size_t dp = hsmca_der_begin(d, DER_SEQUENCE);
+	size_t dpn = hsmca_der_begin(d, DER_CTX(0));
+	size_t full = hsmca_der_begin(d, DER_CTX(0));
+
+	hsmca_der_tlv(d, DER_CTX_PRIM(6), url, strlen(url));
+	hsmca_der_end(d, full);
+	hsmca_der_end(d, dpn);
+	hsmca_der_end(d, dp);
+	hsmca_der_end(d, seq);
+	hsmca_der_end(d, os);
+	hsmca_der_end(d, ext);
+}
+
+void hsmca_ext_aia_ca_issuers(struct hsmca_der *d, const char *url)
+{
+	size_t ext = ext_begin(d, oid_aia, sizeof(oid_aia), false);
+	size_t os = hsmca_der_begin(d, DER_OCTET_STRING);
+	size_t seq = hsmca_der_begin(d, DER_SEQUENCE);
+	size_t ad = hsmca_der_begin(d, DER_SEQUENCE);
+
+	hsmca_der_tlv(d, DER_OID, oid_ca_issuers, sizeof(oid_ca_issuers));
+	hsmca_der_tlv(d, DER_CTX_PRIM(6), url, strlen(url));
+	hsmca_der_end(d, ad);
+	hsmca_der_end(d, seq);
+	hsmca_der_end(d, os);
+	hsmca_der_end(d, ext);
+}
+
+void hsmca_ext_ca_urls(struct hsmca_der *d, const char *crl_url, const char *issuer_url)
+{
+	if (crl_url && crl_url[0])
+		hsmca_ext_crl_dp(d, crl_url);
+	if (issuer_url && issuer_url[0])
+		hsmca_ext_aia_ca_issuers(d, issuer_url);
+}
+
+int hsmca_url_check(const char *url, const char *what, hsmca_error *err)
+{
+	size_t n = strlen(url);
+
+	if (n == 0 || n > 500 || !uri_ok((const uint8_t *)url, n))
+		return hsmca_error_set(err, "%s '%.200s' is not a valid absolute URI", what, url);
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0 &&
+	    strncmp(url, "ldap://", 7) != 0)
+		return hsmca_error_set(err, "%s '%.200s': use an http://, https:// or ldap:// URL "
+					    "(what relying parties fetch)", what, url);
+	return 0;
+}

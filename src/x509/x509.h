@@ -56,6 +56,16 @@ void hsmca_ext_ext_key_usage(struct hsmca_der *d, unsigned eku);
 void hsmca_ext_ski(struct hsmca_der *d, const uint8_t keyid[20]);
 void hsmca_ext_aki(struct hsmca_der *d, const uint8_t keyid[20]);
 void hsmca_ext_san(struct hsmca_der *d, const struct hsmca_san *sans, size_t n);
+/* cRLDistributionPoints with one fullName URI (RFC 5280 4.2.1.13) and
+ * authorityInfoAccess with one caIssuers URI (4.2.2.1), both non-critical. */
+void hsmca_ext_crl_dp(struct hsmca_der *d, const char *url);
+void hsmca_ext_aia_ca_issuers(struct hsmca_der *d, const char *url);
+/* The hook every certificate a CA issues goes through: the CA's CDP and
+ * caIssuers URLs, each only when set ("" or NULL = none). */
+void hsmca_ext_ca_urls(struct hsmca_der *d, const char *crl_url, const char *issuer_url);
+/* Check a URL for a CDP or caIssuers: an absolute http, https or ldap URI
+ * of printable ASCII, at most 500 bytes.  `what` names it in the error. */
+int hsmca_url_check(const char *url, const char *what, hsmca_error *err);
 
 /* RFC 5280 method 1: SHA-1 of the subjectPublicKey BIT STRING contents. */
 int hsmca_key_id(const uint8_t *spki, size_t len, uint8_t out[20], hsmca_error *err);
@@ -128,6 +138,16 @@ int hsmca_cert_check(const uint8_t *der, size_t len, EVP_PKEY *issuer_pub, X509 
 
 /* Whether the signed object's first element is exactly `tbs`. */
 bool hsmca_signed_holds_tbs(const uint8_t *der, size_t len, const uint8_t *tbs, size_t tbs_len);
+
+/* ---- certification requests ---- */
+
+/* Build a PKCS#10 CertificationRequest for `key` with subject `name` (DER
+ * Name), signed in the token with `alg`; when `ca` it requests
+ * basicConstraints CA:TRUE and keyUsage keyCertSign+cRLSign (extensionRequest
+ * attribute).  The signature is verified with the key's public key and the
+ * result re-parsed and checked with OpenSSL before *out is filled. */
+int hsmca_csr_build(hsmca_key *key, enum hsmca_sigalg alg, const uint8_t *name, size_t name_len,
+		    bool ca, struct hsmca_der *out, hsmca_error *err);
 
 /* PEM text of a DER object ("CERTIFICATE", "X509 CRL"); malloc'ed, NUL-terminated. */
 char *hsmca_pem_encode(const char *label, const uint8_t *der, size_t len, size_t *outlen);

@@ -173,7 +173,7 @@ for r in "${ROOTS[@]}"; do
 
 	# --- revocation and a CRL signed in the TPM ---
 	it_ok "$HSMCA" revoke "$name" "$(serial_of "$name-cli.pem")" --reason key-compromise >/dev/null
-	it_ok "$HSMCA" crl "$name" --out "$name.crl" >/dev/null
+	it_ok "$HSMCA" crl "$name" --pem --out "$name.crl" >/dev/null
 	it_assert_contains "$(cat "$IT_ERR")" "1 revoked" "$name: crl reports the revocation"
 	it_ok openssl crl -in "$name.crl" -noout -verify -CAfile "$root" >/dev/null
 	it_assert_contains "$(cat "$IT_ERR")" "verify OK" "$name: openssl crl -verify accepts the CRL"

@@ -176,7 +176,7 @@ static void test_unknown_and_duplicate_keys(void **state)
 		   ":4: unknown key 'subjekt' in ca (expected one of: name, subject)");
 	load_fails(f, HEAD KEY "extras: 1\n",
 		   ":7: unknown key 'extras' (expected one of: version, ca, key, validity, extensions, "
-		   "signature, outputs)");
+		   "signature, outputs, urls)");
 	load_fails(f, HEAD KEY "validity:\n  length: 10y\n",
 		   ":8: unknown key 'length' in validity (expected one of: duration, not_before, not_after)");
 	load_fails(f, HEAD KEY "key:\n  type: ec-p384\n",
@@ -253,6 +253,28 @@ static void test_bad_values(void **state)
 		   "is longer than 63 bytes; set key.label");
 }
 
+/* urls: the CDP and caIssuers a CA writes into what it issues. */
+static void test_urls(void **state)
+{
+	struct fixture *f = *state;
+	struct hsmca_ceremony c;
+
+	load_ok(f, HEAD KEY, &c);
+	assert_string_equal(c.crl_url, "");
+	assert_string_equal(c.issuer_url, "");
+	load_ok(f, HEAD KEY "urls:\n  crl: http://pki.example.com/a.crl\n"
+			    "  issuer: https://pki.example.com/a.cer\n", &c);
+	assert_string_equal(c.crl_url, "http://pki.example.com/a.crl");
+	assert_string_equal(c.issuer_url, "https://pki.example.com/a.cer");
+	load_fails(f, HEAD KEY "urls:\n  crl: file:///etc/a.crl\n",
+		   ":8: urls.crl 'file:///etc/a.crl': use an http://, https:// or ldap:// URL (what "
+		   "relying parties fetch)");
+	load_fails(f, HEAD KEY "urls:\n  issuer: \"http://a b\"\n",
+		   ":8: urls.issuer 'http://a b' is not a valid absolute URI");
+	load_fails(f, HEAD KEY "urls:\n  ocsp: http://a\n",
+		   ":8: unknown key 'ocsp' in urls (expected one of: crl, issuer)");
+}
+
 static void test_subject(void **state)
 {
 	struct fixture *f = *state;
@@ -319,6 +341,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wrong_types, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subject, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_urls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_required, setup, teardown),
 	};
 
