@@ -223,15 +223,24 @@ static int check_certs(struct resp *r, const struct hsmca_bundle *b,
 		hsmca_bundle_sha256(f->data, f->len, h);
 		if (x)
 			spki_of(x, spki);
-		if (x && strcmp(spki, want) != 0) {
-			hsmca_error_set(err, "%s: a certificate for another key (SPKI SHA-256 %.16s…) "
-					     "substituted for the one answering CSR %lld (%s, key %.16s…)",
-					file, spki, (long long)idx, req->csrs[idx - 1].source, want);
+		/* A certificate the CA really signed, for another key, is a
+		 * substitution; anything else that does not hash as listed is an
+		 * alteration. */
+		if (!listed_hash(files, file) || strcmp(listed_hash(files, file), h) != 0) {
+			if (x && X509_verify(x, X509_get0_pubkey(r->ca)) == 1 && strcmp(spki, want) != 0)
+				hsmca_error_set(err, "%s: a certificate for another key (SPKI SHA-256 "
+						     "%.16s…) substituted for the one answering CSR %lld "
+						     "(%s, key %.16s…)",
+						file, spki, (long long)idx, req->csrs[idx - 1].source, want);
+			else
+				hsmca_error_set(err, "%s: altered (its SHA-256 does not match the manifest)",
+						file);
 			X509_free(x);
 			goto out;
 		}
-		if (!listed_hash(files, file) || strcmp(listed_hash(files, file), h) != 0) {
-			hsmca_error_set(err, "%s: altered (its SHA-256 does not match the manifest)", file);
+		if (x && strcmp(spki, want) != 0) {
+			hsmca_error_set(err, "%s: its key is not the key of CSR %lld (%s)", file,
+					(long long)idx, req->csrs[idx - 1].source);
 			X509_free(x);
 			goto out;
 		}
