@@ -170,8 +170,9 @@ static int split_one(struct vault *v, const struct hsmca_pin *pin, const char *r
 		memcpy(lines[i] + lens[i], v->line, (size_t)k);
 		lens[i] += (size_t)k;
 	}
-	/* libgfshare frees its buffers unwiped: overwrite them with a zero
-	 * secret (fresh coefficients) before freeing. */
+	/* Belt and braces: gfshare_ctx_free() scrambles its buffer with
+	 * gfshare_fill_rand, and a zero secret with fresh coefficients leaves
+	 * nothing of ours there even before that. */
 	gfshare_ctx_enc_setsecret(g, zero);
 	gfshare_ctx_free(g);
 	if (rand_failed)
@@ -266,7 +267,7 @@ static bool is_hex(const char *s, size_t len)
  * 0 = a share of another role (skipped), -1 = malformed or failed check. */
 static int parse_share(char *line, const char *role, struct share *sh, hsmca_error *err)
 {
-	char *f[8], *p, *chkp, chk[17];
+	char *f[7], *p, *chkp, chk[17];
 	size_t i;
 
 	if (strncmp(line, PREFIX, strlen(PREFIX)) != 0)
@@ -278,10 +279,10 @@ static int parse_share(char *line, const char *role, struct share *sh, hsmca_err
 		return hsmca_error_set(err, "share is corrupted (its check value does not match)");
 	*chkp = '\0';
 	p = line + strlen(PREFIX);
-	for (i = 0; i < 8; i++) {
+	for (i = 0; i < 7; i++) {
 		f[i] = p;
 		p = strchr(p, ':');
-		if (i < 7) {
+		if (i < 6) {
 			if (!p)
 				return hsmca_error_set(err, "malformed share (too few fields)");
 			*p++ = '\0';
@@ -475,6 +476,8 @@ static int reconstruct(struct vault *v, struct hsmca_pin *pin, hsmca_error *err)
 
 	for (i = 0; i < v->count; i++)
 		nrs[i] = (unsigned char)v->shares[i].index;
+	/* gfshare_ctx_free() scrambles its buffers with gfshare_fill_rand. */
+	gfshare_fill_rand = fill_rand;
 	g = gfshare_ctx_init_dec(nrs, (unsigned)v->count, (unsigned)len);
 	if (!g)
 		return hsmca_error_set(err, "libgfshare: cannot make a recombination context");
