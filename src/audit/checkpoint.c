@@ -417,7 +417,7 @@ out:
 }
 
 int hsmca_checkpoint_verify_log(const char *home, EVP_PKEY *anchor, size_t *n_checkpoints,
-				size_t *lines, hsmca_error *err)
+				size_t *lines, size_t *bad_line, hsmca_error *err)
 {
 	char logp[PATH_MAX], cpp[PATH_MAX], hash[65];
 	struct hsmca_checkpoint *cps = NULL;
@@ -486,6 +486,7 @@ int hsmca_checkpoint_verify_log(const char *home, EVP_PKEY *anchor, size_t *n_ch
 						     "%.16s…: the log was rewritten at or before line %zu",
 						cps[i].number, cps[i].time, cps[i].token, k, hash,
 						cps[i].hash, k);
+				bad = k;
 				goto out;
 			}
 		}
@@ -502,6 +503,8 @@ int hsmca_checkpoint_verify_log(const char *home, EVP_PKEY *anchor, size_t *n_ch
 		*lines = nlines;
 	ret = 0;
 out:
+	if (ret != 0 && bad_line)
+		*bad_line = bad;
 	if (w.f)
 		fclose(w.f);
 	free(w.buf);

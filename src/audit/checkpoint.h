@@ -62,9 +62,10 @@ int hsmca_checkpoint_parse_verify(const char *line, size_t len, EVP_PKEY *anchor
  * consecutive, seq never moving back), then that the log's chain is intact
  * (hsmca_audit_verify) and that line `seq` of each checkpoint still hashes
  * to what was signed.  The first contradiction names the checkpoint and the
- * line.  *n_checkpoints, *lines are set on success (either may be NULL). */
+ * line.  *n_checkpoints, *lines are set on success; *bad_line on failure
+ * (0 when no line is to blame, as for hsmca_audit_verify).  Any may be NULL. */
 int hsmca_checkpoint_verify_log(const char *home, EVP_PKEY *anchor, size_t *n_checkpoints,
-				size_t *lines, hsmca_error *err);
+				size_t *lines, size_t *bad_line, hsmca_error *err);
 
 /* Write lines from..C and the first checkpoint with seq C >= to into `out`
  * (atomic, 0644).  Refused if no checkpoint covers `to`. */

@@ -77,7 +77,7 @@ static int audit_verify(int argc, char **argv)
 	if (anchor) {
 		if (hsmca_checkpoint_load_anchor(anchor, &key, &err) != 0)
 			return cli_failf("audit verify: %s", err.msg);
-		rc = hsmca_checkpoint_verify_log(home, key, &ncp, &lines, &err);
+		rc = hsmca_checkpoint_verify_log(home, key, &ncp, &lines, &bad, &err);
 		EVP_PKEY_free(key);
 	} else {
 		rc = hsmca_audit_verify(path, &lines, &bad, &err);

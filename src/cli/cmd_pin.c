@@ -132,8 +132,21 @@ int cmd_pin(int argc, char **argv)
 		return CLI_FAIL;
 	if (hsmca_pin_read(cli.pin_source && *cli.pin_source ? cli.pin_source
 				: s->cfg.pin_source[0] ? s->cfg.pin_source : NULL,
-			   "User PIN: ", &user_pin, &err) != 0 ||
-	    hsmca_token_login(s->token, false, &user_pin, &err) != 0)
+			   "User PIN: ", &user_pin, &err) != 0)
+		goto fail;
+	{
+		struct hsmca_pinshare_use use;
+		const char *serial = hsmca_token_get_info(s->token)->serial;
+
+		/* Rebuilt from shares: they must be this token's before it sees the PIN. */
+		if (cli.pin_source && strncmp(cli.pin_source, "shares:", 7) == 0 &&
+		    hsmca_pinshare_last(&use) && strcmp(use.token, serial) != 0) {
+			hsmca_error_set(&err, "the shares are for token serial %s, this token's serial "
+					      "is %s; nothing was sent to the token", use.token, serial);
+			goto fail;
+		}
+	}
+	if (hsmca_token_login(s->token, false, &user_pin, &err) != 0)
 		goto fail;
 	if (so_src && hsmca_pin_read(so_src, "SO PIN: ", &so_pin, &err) != 0)
 		goto fail;
