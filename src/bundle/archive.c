@@ -132,7 +132,14 @@ int hsmca_bundle_read(const char *path, struct hsmca_bundle *out, hsmca_error *e
 			hsmca_error_set(err, "out of memory");
 			goto out;
 		}
-		got = archive_read_data(a, buf, (size_t)size);
+		/* archive_read_data() may return less than asked: read to the end. */
+		for (got = 0; got < size;) {
+			la_ssize_t n = archive_read_data(a, buf + got, (size_t)(size - got));
+
+			if (n <= 0)
+				break;
+			got += n;
+		}
 		if (got != size) {
 			hsmca_error_set(err, "bundle %s: member %s is truncated", path, name);
 			goto out;

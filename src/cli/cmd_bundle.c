@@ -293,8 +293,9 @@ static int bundle_check(int argc, char **argv, bool import)
 			if (!f)
 				continue; /* refused */
 			snprintf(src, sizeof(src), "%s", req.csrs[i].source);
-			src[strcspn(src, ".")] = '\0';
-			if (!src[0] || strchr(src, '/'))
+			if (strrchr(src, '.') && strrchr(src, '.') != src)
+				*strrchr(src, '.') = '\0'; /* node1.example.csr -> node1.example.pem */
+			if (!src[0] || src[0] == '.' || strchr(src, '/'))
 				snprintf(src, sizeof(src), "%04u", req.csrs[i].index);
 			if (hsmca_path_join(path, sizeof(path), &err, "%s/%s.pem", outdir, src) != 0 ||
 			    hsmca_write_atomic(path, f->data, f->len, 0644, &err) != 0)

@@ -113,6 +113,7 @@ static void compute_tag(const char *role, const char *serial, const char *set, u
 	memcpy(buf + h, sec, len);
 	hsmca_sha2(256, buf, (size_t)h + len, md);
 	memcpy(tag, md, TAG);
+	hsmca_wipe(md, sizeof(md));
 	hsmca_wipe(buf, sizeof(buf));
 }
 
@@ -490,6 +491,7 @@ static int reconstruct(struct vault *v, struct hsmca_pin *pin, hsmca_error *err)
 	compute_tag(s0->role, s0->token, s0->set, s0->m, s0->n, v->secret, body, tag);
 	ok = CRYPTO_memcmp(tag, v->secret + body, TAG) == 0;
 	plen = v->secret[0];
+	hsmca_wipe(tag, sizeof(tag));
 	if (!ok || plen == 0 || plen >= sizeof(pin->value) || 1 + plen > body - SALT)
 		return hsmca_error_set(err, "the shares do not reconstruct the PIN (one of them was "
 					    "altered, or they come from different splits); nothing was "
@@ -497,6 +499,7 @@ static int reconstruct(struct vault *v, struct hsmca_pin *pin, hsmca_error *err)
 	memcpy(pin->value, v->secret + 1, plen);
 	pin->value[plen] = '\0';
 	pin->len = plen;
+	hsmca_wipe(tag, sizeof(tag));
 	return 0;
 }
 
