@@ -1,12 +1,11 @@
-/* Bundles as tar files, through libarchive: strict on read (regular files,
- * plain names, bounded sizes), ustar on write, written atomically. */
+/* Bundles as ustar files (POSIX.1-1988 tar), read and written here: only
+ * regular files with plain names, sizes bounded, checksums checked; written
+ * atomically with fixed owner, mode and time.  No libarchive: see
+ * docs/dependencies.md. */
 #include "bundle/bundle.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#include <archive.h>
-#include <archive_entry.h>
 
 #include "common/fsutil.h"
 #include "common/sha2.h"
@@ -88,74 +87,97 @@ int hsmca_bundle_add(struct hsmca_bundle *b, const char *name, const void *data,
 	return 0;
 }
 
+/* ustar (POSIX.1-1988) header fields used here; the rest stays zero. */
+#define BLK 512
+
+static unsigned long long octal(const uint8_t *p, size_t n, bool *ok)
+{
+	unsigned long long v = 0;
+	size_t i = 0;
+
+	while (i < n && p[i] == ' ')
+		i++;
+	for (; i < n && p[i] >= '0' && p[i] <= '7'; i++) {
+		if (v >> 60) {
+			*ok = false;
+			return 0;
+		}
+		v = v * 8 + (unsigned)(p[i] - '0');
+	}
+	for (; i < n; i++)
+		if (p[i] != ' ' && p[i] != '\0')
+			*ok = false;
+	return v;
+}
+
+static bool zero_block(const uint8_t *p)
+{
+	size_t i;
+
+	for (i = 0; i < BLK; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
 int hsmca_bundle_read(const char *path, struct hsmca_bundle *out, hsmca_error *err)
 {
 	struct hsmca_bundle b = { NULL, 0 };
-	struct archive *a = archive_read_new();
-	struct archive_entry *e;
 	uint8_t *buf = NULL;
-	size_t total = 0;
-	int rc, ret = -1;
+	size_t len = 0, off = 0;
+	int ret = -1;
 
-	if (!a)
-		return hsmca_error_set(err, "out of memory");
-	/* Only tar, never compressed: nothing to decompress means no bomb. */
-	archive_read_support_format_tar(a);
-	if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
-		hsmca_error_set(err, "cannot open bundle %s: %s", path, archive_error_string(a));
-		goto out;
-	}
-	while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-		const char *name = archive_entry_pathname(e);
-		la_int64_t size = archive_entry_size(e);
-		la_ssize_t got;
+	if (hsmca_read_file(path, HSMCA_BUNDLE_MAX_BYTES, &buf, &len, err) != 0)
+		return hsmca_error_prefix(err, "bundle %s", path);
+	for (;;) {
+		const uint8_t *h = buf + off;
+		unsigned long long size, sum, want = 0;
+		char name[101];
+		bool ok = true;
+		size_t i;
 
-		if (archive_entry_filetype(e) == AE_IFDIR)
-			continue;
-		if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e)) {
-			hsmca_error_set(err, "bundle %s: member %s is not a regular file", path,
-					name ? name : "?");
+		if (len - off < BLK) {
+			hsmca_error_set(err, "bundle %s: truncated (no end-of-archive blocks)", path);
 			goto out;
 		}
-		if (!name || !name_ok(name)) {
-			hsmca_error_set(err, "bundle %s: member name '%s' is not allowed", path,
-					name ? name : "");
+		if (zero_block(h))
+			break; /* end of archive */
+		for (i = 0; i < BLK; i++)
+			want += (i >= 148 && i < 156) ? ' ' : h[i];
+		sum = octal(h + 148, 8, &ok);
+		size = octal(h + 124, 12, &ok);
+		if (!ok || sum != want || memcmp(h + 257, "ustar", 5) != 0) {
+			hsmca_error_set(err, "bundle %s: not a ustar archive (bad header at byte %zu)", path,
+					off);
 			goto out;
 		}
-		if (size < 0 || (uint64_t)size > HSMCA_BUNDLE_MAX_BYTES - total) {
-			hsmca_error_set(err, "bundle %s: larger than %u MiB", path,
-					HSMCA_BUNDLE_MAX_BYTES >> 20);
+		if (h[345] != '\0') {
+			hsmca_error_set(err, "bundle %s: member names with a prefix are not used by bundles",
+					path);
 			goto out;
 		}
-		buf = malloc((size_t)size + 1);
-		if (!buf) {
-			hsmca_error_set(err, "out of memory");
-			goto out;
-		}
-		/* archive_read_data() may return less than asked: read to the end. */
-		for (got = 0; got < size;) {
-			la_ssize_t n = archive_read_data(a, buf + got, (size_t)(size - got));
-
-			if (n <= 0)
-				break;
-			got += n;
-		}
-		if (got != size) {
+		memcpy(name, h, 100);
+		name[100] = '\0';
+		off += BLK;
+		if (size > len - off) {
 			hsmca_error_set(err, "bundle %s: member %s is truncated", path, name);
 			goto out;
 		}
-		total += (size_t)size;
-		if (hsmca_bundle_add(&b, name, buf, (size_t)size, err) != 0) {
+		if (h[156] == '5' && size == 0) {
+			/* a directory entry: nothing to keep */
+		} else if (h[156] != '0' && h[156] != '\0') {
+			hsmca_error_set(err, "bundle %s: member %s is not a regular file (type '%c')", path,
+					name, h[156] ? h[156] : '0');
+			goto out;
+		} else if (hsmca_bundle_add(&b, name, buf + off, (size_t)size, err) != 0) {
 			hsmca_error_prefix(err, "bundle %s", path);
 			goto out;
 		}
-		free(buf);
-		buf = NULL;
-	}
-	if (rc != ARCHIVE_EOF) {
-		hsmca_error_set(err, "bundle %s: not a readable tar file: %s", path,
-				archive_error_string(a));
-		goto out;
+		off += ((size_t)size + BLK - 1) / BLK * BLK;
+		if (off > len) {
+			hsmca_error_set(err, "bundle %s: member %s is truncated", path, name);
+			goto out;
+		}
 	}
 	*out = b;
 	b.files = NULL;
@@ -164,59 +186,53 @@ int hsmca_bundle_read(const char *path, struct hsmca_bundle *out, hsmca_error *e
 out:
 	free(buf);
 	hsmca_bundle_clear(&b);
-	archive_read_free(a);
 	return ret;
 }
 
 int hsmca_bundle_write(const char *path, const struct hsmca_bundle *b, hsmca_error *err)
 {
-	struct archive *a = archive_write_new();
-	struct archive_entry *e = archive_entry_new();
-	size_t cap = 10240, used = 0, i;
-	uint8_t *buf = NULL;
-	int ret = -1;
+	size_t cap = 3 * BLK, used = 0, i;
+	uint8_t *buf;
+	int ret;
 
-	if (!a || !e) {
-		hsmca_error_set(err, "out of memory");
-		goto out;
-	}
 	for (i = 0; i < b->n; i++)
-		cap += 1024 + b->files[i].len;
-	buf = malloc(cap);
-	if (!buf) {
-		hsmca_error_set(err, "out of memory");
-		goto out;
-	}
-	/* Fixed owner, mode and time: the same files give the same bytes. */
-	if (archive_write_set_format_ustar(a) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-	    archive_write_open_memory(a, buf, cap, &used) != ARCHIVE_OK)
-		goto arch;
+		cap += BLK + (b->files[i].len + BLK - 1) / BLK * BLK;
+	cap = (cap + 10239) / 10240 * 10240; /* whole 10 KiB records, as tar writes */
+	buf = calloc(1, cap);
+	if (!buf)
+		return hsmca_error_set(err, "out of memory");
 	for (i = 0; i < b->n; i++) {
-		archive_entry_clear(e);
-		archive_entry_set_pathname(e, b->files[i].name);
-		archive_entry_set_filetype(e, AE_IFREG);
-		archive_entry_set_perm(e, 0644);
-		archive_entry_set_size(e, (la_int64_t)b->files[i].len);
-		archive_entry_set_mtime(e, 0, 0);
-		archive_entry_set_uname(e, "hsmca");
-		archive_entry_set_gname(e, "hsmca");
-		if (archive_write_header(a, e) != ARCHIVE_OK ||
-		    archive_write_data(a, b->files[i].data, b->files[i].len) != (la_ssize_t)b->files[i].len)
-			goto arch;
+		const struct hsmca_bundle_file *f = &b->files[i];
+		uint8_t *h = buf + used;
+		unsigned sum = 0;
+		size_t k;
+
+		if (strlen(f->name) > 99) {
+			free(buf);
+			return hsmca_error_set(err, "bundle member name %s is too long", f->name);
+		}
+		/* Fixed owner, mode and time: the same files give the same bytes. */
+		memcpy(h, f->name, strlen(f->name));
+		snprintf((char *)h + 100, 8, "%07o", 0644);
+		snprintf((char *)h + 108, 8, "%07o", 0);
+		snprintf((char *)h + 116, 8, "%07o", 0);
+		snprintf((char *)h + 124, 12, "%011llo", (unsigned long long)f->len);
+		snprintf((char *)h + 136, 12, "%011o", 0);
+		h[156] = '0';
+		memcpy(h + 257, "ustar", 6);
+		memcpy(h + 263, "00", 2);
+		memcpy(h + 265, "hsmca", 5);
+		memcpy(h + 297, "hsmca", 5);
+		memset(h + 148, ' ', 8);
+		for (k = 0; k < BLK; k++)
+			sum += h[k];
+		snprintf((char *)h + 148, 8, "%06o", sum);
+		h[155] = ' ';
+		used += BLK;
+		memcpy(buf + used, f->data, f->len);
+		used += (f->len + BLK - 1) / BLK * BLK;
 	}
-	if (archive_write_close(a) != ARCHIVE_OK)
-		goto arch;
-	if (hsmca_write_atomic(path, buf, used, 0644, err) != 0)
-		goto out;
-	ret = 0;
-	goto out;
-arch:
-	hsmca_error_set(err, "cannot write bundle %s: %s", path, archive_error_string(a));
-out:
-	archive_entry_free(e);
-	if (a)
-		archive_write_free(a);
+	ret = hsmca_write_atomic(path, buf, cap, 0644, err);
 	free(buf);
 	return ret;
 }

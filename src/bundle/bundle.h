@@ -1,6 +1,6 @@
 /* Request and response bundles for air-gapped signing (docs/ceremony.md).
  *
- * A bundle is one POSIX tar file (libarchive) of regular files with flat,
+ * A bundle is one ustar file (POSIX tar, archive.c) of regular files with flat,
  * plain names, its first member manifest.json:
  *
  *   request:  manifest.json, csr/NNNN.pem
