@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "pinshare/pinshare.h"
 
 void hsmca_pin_wipe(struct hsmca_pin *pin)
 {
@@ -133,6 +134,9 @@ int hsmca_pin_read(const char *source, const char *prompt, struct hsmca_pin *pin
 		pin->len = len;
 		trim_newline(pin);
 		ret = 0;
+	} else if (strncmp(source, "shares:", 7) == 0) {
+		/* M-of-N custody (src/pinshare/): the user PIN, rebuilt from shares. */
+		ret = hsmca_pinshare_read(source + 7, "user", pin, err);
 	} else {
 		const char *path = strncmp(source, "file:", 5) == 0 ? source + 5 : source;
 		int fd;

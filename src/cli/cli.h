@@ -68,7 +68,20 @@ struct hsmca_rot_issued;
  * else one line naming `what` (the role or profile). */
 void cli_print_issued(const char *file, const char *what, const struct hsmca_rot_issued *info);
 
+/* End of a ceremony: sign an audit checkpoint in the token (a note, not a
+ * failure, when the token has no audit key).  0 or CLI_FAIL. */
+int cli_checkpoint(struct hsmca_session *s);
+
+/* hsmca init's custody steps (cmd_pin.c), run once the token exists and
+ * its user PIN is in `user_pin`: generate the audit key and sign the first
+ * checkpoint; with m > 0 split both PINs into shares in shares_out. */
+int cli_init_custody(const char *home, hsmca_module *m, const char *token_uri,
+		     const struct hsmca_pin *user_pin, const struct hsmca_pin *so_pin, unsigned shares_m,
+		     unsigned shares_n, const char *shares_out, const char *label);
+
 int cmd_init(int argc, char **argv);
+int cmd_bundle(int argc, char **argv);
+int cmd_pin(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_key(int argc, char **argv);
 int cmd_ca(int argc, char **argv);

@@ -306,7 +306,7 @@ static int ca_init(int argc, char **argv)
 		printf("  checks:      key verified non-extractable; TBS linted; signature made in the\n"
 		       "               token and verified before writing\n");
 	}
-	ret = CLI_OK;
+	ret = cli_checkpoint(s) == 0 ? CLI_OK : CLI_FAIL;
 out:
 	hsmca_ca_free(ca);
 	cli_close(s);

@@ -15,9 +15,23 @@
 
 #include "common/fsutil.h"
 #include "common/util.h"
+#include "pinshare/pinshare.h"
 
 #define SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"
 #define TPM_MODULE "/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so"
+
+/* A random PIN kept in memory only. */
+static int cli_random_pin(struct hsmca_pin *pin, hsmca_error *err)
+{
+	uint8_t raw[16];
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return hsmca_error_openssl(err, "draw a random PIN");
+	hsmca_hex(raw, sizeof(raw), pin->value);
+	hsmca_wipe(raw, sizeof(raw));
+	pin->len = 2 * sizeof(raw);
+	return 0;
+}
 
 /* A random PIN for the embedded development token, written 0600. */
 static int make_pin_file(const char *path, struct hsmca_pin *pin, hsmca_error *err)
@@ -96,6 +110,9 @@ static void usage_init(void)
 	     "  --tcti TCTI          TPM transport (default $TPM2_PKCS11_TCTI, else device:/dev/tpmrm0)\n"
 	     "  --label L            label of the token to create (default hsmca)\n"
 	     "  --so-pin-source SRC  security-officer PIN for the new token (file:PATH | env:VAR)\n"
+	     "  --pin-shares M/N     split the user and SO PINs into N shares, any M of which\n"
+	     "                       open the token (with --shares-out DIR; no PIN file is kept)\n"
+	     "An audit key is generated in the token and the first checkpoint signed.\n"
 	     "Without --softhsm/--tpm, the global --module and --token name an existing token.\n"
 	     "With --softhsm/--tpm and no --pin-source, random PINs are generated into\n"
 	     "<home>/pins/ (mode 0600) — convenient for development, not for production.");
@@ -107,10 +124,12 @@ int cmd_init(int argc, char **argv)
 		{ "softhsm", no_argument, NULL, 's' },	{ "tpm", no_argument, NULL, 't' },
 		{ "tcti", required_argument, NULL, 'c' }, { "label", required_argument, NULL, 'l' },
 		{ "so-pin-source", required_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' },
+		{ "pin-shares", required_argument, NULL, 'P' }, { "shares-out", required_argument, NULL, 'O' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool softhsm = false, tpm = false, home_made = false;
-	const char *tcti = NULL, *label = "hsmca", *so_src = NULL;
+	const char *tcti = NULL, *label = "hsmca", *so_src = NULL, *shares_out = NULL;
+	unsigned shares_m = 0, shares_n = 0;
 	struct hsmca_config cfg;
 	struct hsmca_pin user_pin, so_pin;
 	hsmca_error err = { "", 0 };
@@ -133,6 +152,11 @@ int cmd_init(int argc, char **argv)
 		case 'c': tcti = optarg; break;
 		case 'l': label = optarg; break;
 		case 'o': so_src = optarg; break;
+		case 'P':
+			if (hsmca_pinshare_parse_mn(optarg, &shares_m, &shares_n, &err) != 0)
+				return cli_usage("init", "init: %s", err.msg);
+			break;
+		case 'O': shares_out = optarg; break;
 		case 'h': usage_init(); return CLI_OK;
 		default: return cli_usage("init", "init: unknown or incomplete option '%s'", argv[optind - 1]);
 		}
@@ -147,6 +171,11 @@ int cmd_init(int argc, char **argv)
 		return cli_usage("init", "init: choose --softhsm, --tpm, or give --module for an existing token");
 	if ((softhsm || tpm) && cli.module)
 		return cli_usage("init", "init: --module cannot be combined with --softhsm/--tpm");
+	if (!shares_m != !shares_out)
+		return cli_usage("init", "init: --pin-shares M/N and --shares-out DIR go together");
+	if (shares_m && !softhsm && !tpm)
+		return cli_usage("init", "init: --pin-shares applies to a token init creates (--softhsm, "
+				 "--tpm); for an existing token use 'hsmca pin split'");
 	if (hsmca_home_resolve(cli.home, home, sizeof(home), &err) != 0)
 		return cli_fail(&err);
 	if (hsmca_config_exists(home))
@@ -185,7 +214,7 @@ int cmd_init(int argc, char **argv)
 		hsmca_config_apply_env(&cfg);
 		if (hsmca_path_join(pins, sizeof(pins), &err, "%s/pins", home) != 0)
 			goto fail;
-		if (!cli.pin_source || !so_src) {
+		if ((!cli.pin_source || !so_src) && !shares_m) {
 			if (mkdir(pins, 0700) != 0 && errno != EEXIST) {
 				hsmca_error_errno(&err, "cannot create %s", pins);
 				goto fail;
@@ -194,6 +223,11 @@ int cmd_init(int argc, char **argv)
 		if (cli.pin_source) {
 			if (cli_read_new_pin(cli.pin_source, "user PIN", &user_pin, &err) != 0)
 				goto fail;
+		} else if (shares_m) {
+			/* Custody by shares: the PIN exists only in memory until split. */
+			if (cli_random_pin(&user_pin, &err) != 0)
+				goto fail;
+			snprintf(cfg.pin_source, sizeof(cfg.pin_source), "shares:tty");
 		} else {
 			if (hsmca_path_join(path, sizeof(path), &err, "%s/user.pin", pins) != 0 ||
 			    make_pin_file(path, &user_pin, &err) != 0)
@@ -202,6 +236,9 @@ int cmd_init(int argc, char **argv)
 		}
 		if (so_src) {
 			if (cli_read_new_pin(so_src, "SO PIN", &so_pin, &err) != 0)
+				goto fail;
+		} else if (shares_m) {
+			if (cli_random_pin(&so_pin, &err) != 0)
 				goto fail;
 		} else if (hsmca_path_join(path, sizeof(path), &err, "%s/so.pin", pins) != 0 ||
 			   make_pin_file(path, &so_pin, &err) != 0) {
@@ -227,6 +264,8 @@ int cmd_init(int argc, char **argv)
 		    hsmca_token_open(m, cfg.token, &t, &err) != 0)
 			goto fail;
 		hsmca_token_close(t);
+		if (cli.pin_source && hsmca_pin_read(cli.pin_source, "User PIN: ", &user_pin, &err) != 0)
+			goto fail;
 	}
 	if (hsmca_config_save(home, &cfg, &err) != 0)
 		goto fail;
@@ -248,10 +287,16 @@ int cmd_init(int argc, char **argv)
 		       cfg.softhsm2_conf, SOFTHSM_MODULE);
 	if (cfg.pin_source[0] && strncmp(cfg.pin_source, "file:", 5) == 0 && !cli.pin_source)
 		printf("  PINs: generated into %s/pins/ (0600); use your own with --pin-source\n", home);
+	if (user_pin.len == 0)
+		printf("  no audit key yet: give --pin-source, or run 'hsmca audit key init'\n");
+	else if (cli_init_custody(home, m, cfg.token, &user_pin, so_pin.len ? &so_pin : NULL,
+				  shares_m, shares_n, shares_out, label) != CLI_OK)
+		goto fail_quiet;
 	ret = CLI_OK;
 	goto out;
 fail:
 	cli_fail(&err);
+fail_quiet:
 	/* Leave nothing half-made: remove what this command created. */
 	hsmca_module_close(m);
 	m = NULL;
@@ -259,7 +304,8 @@ fail:
 		rm_rf(home);
 	} else {
 		static const char *const made[] = { "softhsm2.conf", "tokens", "pins", "tpm2-store",
-						    "hsmca.yaml", "audit.log", "audit.log.head", NULL };
+						    "hsmca.yaml", "audit.log", "audit.log.head",
+						    "audit.checkpoints", "audit-key.pem", NULL };
 		const char *const *p;
 
 		for (p = made; *p; p++) {

@@ -7,6 +7,7 @@
 
 #include <json-c/json.h>
 
+#include "audit/checkpoint.h"
 #include "ca/ca.h"
 #include "common/util.h"
 #include "x509/x509.h"
@@ -238,6 +239,11 @@ static int key_destroy(int argc, char **argv)
 		return CLI_FAIL;
 	if (hsmca_key_find(s->token, target, &k, &err) != 0 || hsmca_key_uri(k, uri, sizeof(uri), &err) != 0)
 		goto fail;
+	if (strcmp(hsmca_key_get_info(k)->label, HSMCA_AUDIT_KEY_LABEL) == 0) {
+		hsmca_error_set(&err, "key destroy: '%s' is the audit key that signs checkpoints; "
+				      "refusing to destroy it", HSMCA_AUDIT_KEY_LABEL);
+		goto fail;
+	}
 	/* A live CA's key is retired by a rotation, never destroyed by hand. */
 	if (hsmca_ca_names(s->home, &names, &n, &err) != 0)
 		goto fail;
@@ -263,7 +269,7 @@ static int key_destroy(int argc, char **argv)
 	if (hsmca_session_audit(s, "destroy", uri, "ok", NULL, &err) != 0)
 		goto fail;
 	printf("destroyed key %s\n", uri);
-	ret = CLI_OK;
+	ret = cli_checkpoint(s) == 0 ? CLI_OK : CLI_FAIL;
 	goto out;
 fail:
 	cli_fail(&err);

@@ -654,6 +654,8 @@ static int run_real(struct rc_args *a, const struct hsmca_rot_options *o, const 
 	       hsmca_rot_get_plan(r)->id, hsmca_rot_get_plan(r)->new_ca,
 	       strcmp(hsmca_rot_get_plan(r)->target, "kubernetes") == 0 ? "Kubernetes" : "Talos",
 	       hsmca_rot_get_plan(r)->output);
+	/* The rotation is done either way; a failed checkpoint is reported only. */
+	(void)cli_checkpoint(s);
 	ret = CLI_OK;
 out:
 	hsmca_rot_preview_free(&pv);

@@ -9,7 +9,8 @@
 
 static const struct cli_command commands[] = {
 	{ "init", cmd_init,
-	  "init [--softhsm | --tpm [--tcti TCTI]] [--label L] [--so-pin-source SRC]",
+	  "init [--softhsm | --tpm [--tcti TCTI]] [--label L] [--so-pin-source SRC] "
+	  "[--pin-shares M/N --shares-out DIR]",
 	  "create the state directory and its token" },
 	{ "token", cmd_token, "token list | token init --label L [--so-pin-source SRC]",
 	  "list tokens of the module, or initialise one" },
@@ -40,7 +41,19 @@ static const struct cli_command commands[] = {
 	  "sign a CRL in the token and verify it" },
 	{ "check", cmd_check, "check [--warn 90d] [--grace 30d] [--all] [--json] [--metrics FILE]",
 	  "report CAs and certificates that expire within the window (exit 1 if any)" },
-	{ "audit", cmd_audit, "audit verify", "verify the hash chain of the audit log" },
+	{ "audit", cmd_audit,
+	  "audit verify [--anchor audit-key.pem] | audit checkpoint | audit key init | "
+	  "audit export --from N --to M --out F | audit verify-export F --anchor audit-key.pem",
+	  "verify the audit log and its signed checkpoints; sign a checkpoint; export an excerpt" },
+	{ "bundle", cmd_bundle,
+	  "bundle request --ca NAME --profile P --csr-dir D --out req.bundle [--validity D] "
+	  "[--note TEXT] | bundle sign req.bundle --out resp.bundle [--yes] | "
+	  "bundle verify resp.bundle --anchor root.pem [--request req.bundle] "
+	  "[--audit-anchor audit-key.pem] | bundle import resp.bundle --anchor root.pem "
+	  "--out-dir D [--request req.bundle]",
+	  "carry CSRs to an air-gapped CA and signed certificates back, verifiably" },
+	{ "pin", cmd_pin, "pin split --shares M/N --out DIR [--so-pin-source SRC]",
+	  "split the token's PINs into M-of-N custodian shares" },
 	{ "rotate-ca", cmd_rotate_ca,
 	  "[-f nodes/node.yaml] rotate-ca [--talos=true|false] [--kubernetes=true|false] "
 	  "[--dry-run=true|false] [--nodes IP,…] [--endpoints IP,…] [--control-plane-nodes IP,…] "
@@ -90,7 +103,8 @@ static void usage(FILE *f)
 	      "  --home DIR          state directory (default $HSMCA_HOME, else ~/.local/share/hsmca)\n"
 	      "  --module PATH|NAME  PKCS#11 module: a .so path or a p11-kit module name\n"
 	      "  --token URI         RFC 7512 URI of the token (pkcs11:token=...)\n"
-	      "  --pin-source SRC    user PIN from file:PATH or env:VAR (never from the command line)\n"
+	      "  --pin-source SRC    user PIN from file:PATH, env:VAR, shares:DIR or shares:tty\n"
+	      "                      (never from the command line)\n"
 	      "  --json              machine-readable output for list/show commands\n"
 	      "  -q, -v              quieter / more verbose\n"
 	      "  -h, --help          this help; 'hsmca COMMAND --help' for a command\n"

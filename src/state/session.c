@@ -9,6 +9,37 @@
 #include <string.h>
 
 #include "common/fsutil.h"
+#include "pinshare/pinshare.h"
+
+/* PIN shares name the token they open: refuse them for another token before
+ * the token sees a PIN, then record which shares were used. */
+static int session_shares_check(struct hsmca_session *s, const char *source, struct hsmca_pin *pin,
+				hsmca_error *err)
+{
+	struct hsmca_pinshare_use use;
+	const char *serial = hsmca_token_get_info(s->token)->serial;
+
+	if (!hsmca_pinshare_last(&use))
+		return hsmca_error_set(err, "pin source %s: no shares were used", source);
+	if (strcmp(use.token, serial) != 0) {
+		hsmca_pin_wipe(pin);
+		return hsmca_error_set(err, "pin source %s: the shares are for token serial %s, this "
+					    "token's serial is %s; nothing was sent to the token",
+				       source, use.token, serial);
+	}
+	{
+		char mn[24];
+		const char *d[] = { "role", use.role, "shares", use.indices, "threshold", mn,
+				    "split", use.set, "token_serial", use.token, NULL };
+
+		snprintf(mn, sizeof(mn), "%u-of-%u", use.m, use.n);
+		if (hsmca_audit_append(s->audit, "pin-shares", source, "ok", d, err) != 0) {
+			hsmca_pin_wipe(pin);
+			return -1;
+		}
+	}
+	return 0;
+}
 
 int hsmca_session_open(const struct hsmca_session_opts *opts, struct hsmca_session **out,
 		       hsmca_error *err)
@@ -66,7 +97,16 @@ int hsmca_session_open(const struct hsmca_session_opts *opts, struct hsmca_sessi
 			if (hsmca_token_login(s->token, false, NULL, err) != 0)
 				goto out;
 		} else {
-			if (hsmca_pin_read(pin_source, "User PIN: ", &pin, err) != 0)
+			if (hsmca_pin_read(pin_source, "User PIN: ", &pin, err) != 0) {
+				if (pin_source && strncmp(pin_source, "shares:", 7) == 0) {
+					const char *d[] = { "reason", err->msg, NULL };
+
+					hsmca_audit_append(s->audit, "pin-shares", pin_source, "failed", d, NULL);
+				}
+				goto out;
+			}
+			if (pin_source && strncmp(pin_source, "shares:", 7) == 0 &&
+			    session_shares_check(s, pin_source, &pin, err) != 0)
 				goto out;
 			if (hsmca_token_login(s->token, false, &pin, err) != 0)
 				goto out;

@@ -22,7 +22,8 @@ it_expect_fail 1 "not an hsmca state directory" "$HSMCA" --home "$WORK/nowhere" 
 # --- events: init, generate ok, generate failed, destroy ---
 it_ok "$HSMCA" init --softhsm >/dev/null
 out=$(it_ok "$HSMCA" audit verify)
-it_assert_contains "$out" "1 line, hash chain intact" "a fresh state directory has the init line"
+# Two lines: init, and the generation of the audit key that signs checkpoints.
+it_assert_contains "$out" "2 lines, hash chain intact" "a fresh state directory has the init and audit-key lines"
 
 it_ok "$HSMCA" key generate --label audit-k1 --type ec-p256 >/dev/null
 # The same label again: the failure is recorded too (outcome "failed").
