@@ -287,6 +287,8 @@ static int ca_init(int argc, char **argv)
 		if (cli_open(&s, true) != 0)
 			return CLI_FAIL;
 		ret = csr_out ? ca_init_csr(s, &cer, csr_out) : ca_init_sub(s, &cer, issuer);
+		if (ret == CLI_OK && cli_checkpoint(s) != 0)
+			ret = CLI_FAIL;
 		cli_close(s);
 		return ret;
 	}
@@ -363,7 +365,7 @@ static int ca_import(int argc, char **argv)
 		printf("  checks:      the token key's certificate; CA:TRUE, keyCertSign; subject as\n"
 		       "               requested; chain verified to its root; validity inside the issuer's\n");
 	}
-	ret = CLI_OK;
+	ret = cli_checkpoint(s) == 0 ? CLI_OK : CLI_FAIL;
 out:
 	free(cert);
 	free(chain);
@@ -438,7 +440,7 @@ static int ca_cross_sign(int argc, char **argv)
 	}
 	cli_info("hsmca: cross certificate for %s signed by CA %s (same key and SKI, AKI of %s), "
 		 "written to %s\n", subject ? subject : subject_cert, signer, signer, out_path);
-	ret = CLI_OK;
+	ret = cli_checkpoint(s) == 0 ? CLI_OK : CLI_FAIL;
 out:
 	free(pem);
 	free(cert);
