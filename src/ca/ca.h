@@ -2,7 +2,7 @@
  *
  *   <home>/cas/<name>/ca.pem    the CA certificate (public)
  *   <home>/cas/<name>/ca.yaml   metadata: key label and URI, signature
- *                               algorithm, kind, parent (public)
+ *                               algorithm, kind, parent, purpose (public)
  * A CA exists once ca.yaml exists; it is written last. */
 #ifndef HSMCA_CA_H
 #define HSMCA_CA_H
@@ -27,6 +27,9 @@ struct hsmca_ca {
 	char key_label[129];
 	char key_uri[1024];
 	char created[32];
+	/* "" (any profile) or HSMCA_CA_PURPOSE_*: then only the profiles of that
+	 * purpose may be used with this CA (issue.c). */
+	char purpose[24];
 	enum hsmca_sigalg sigalg;
 	uint8_t *der;       /* certificate */
 	size_t der_len;
@@ -63,6 +66,12 @@ int hsmca_ca_ephemeral(struct hsmca_session *s, enum hsmca_key_type type, const 
 
 const char *hsmca_sigalg_id(enum hsmca_sigalg a);
 int hsmca_sigalg_from_id(const char *id, enum hsmca_sigalg *out, hsmca_error *err);
+
+#define HSMCA_CA_PURPOSE_KUBE "kubernetes-access"
+#define HSMCA_CA_PURPOSE_TALOS "talos-access"
+
+/* "" or one of HSMCA_CA_PURPOSE_*. */
+int hsmca_ca_purpose_check(const char *purpose, hsmca_error *err);
 
 /* Validate a CA name: [a-z0-9][a-z0-9._-]{0,62}. */
 int hsmca_ca_name_check(const char *name, hsmca_error *err);

@@ -36,6 +36,8 @@ struct hsmca_ceremony {
 			     * else sha256 (ignored for ed25519, which fixes its hash) */
 	char out_cert[4096]; /* certificate PEM output path, resolved against the
 			      * ceremony file's directory; "" = none */
+	char purpose[24];   /* ca.yaml purpose (ca.h); "" = none.  Set by the
+			     * rotation for access CAs, not read from the file */
 };
 
 /* Load and validate the ceremony file at `path` (at most
