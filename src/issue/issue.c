@@ -356,7 +356,7 @@ int hsmca_issue_lint_fast(const struct hsmca_issuer *iss, const struct hsmca_pla
 }
 
 int hsmca_issue_lint_full(const struct hsmca_issuer *iss, const struct hsmca_plan *plan,
-			  const struct hsmca_der *tbs, hsmca_error *err)
+			  const struct hsmca_der *tbs, bool der_walk, hsmca_error *err)
 {
 	struct hsmca_lint_expect ex;
 
@@ -367,7 +367,7 @@ int hsmca_issue_lint_full(const struct hsmca_issuer *iss, const struct hsmca_pla
 	ex.ku = plan->ku;
 	ex.issuer_not_after = iss->ca->not_after;
 	ex.issuer = iss->ca->x509;
-	return hsmca_lint_tbs(tbs->buf, tbs->len, &ex, err);
+	return (der_walk ? hsmca_lint_tbs_der : hsmca_lint_tbs)(tbs->buf, tbs->len, &ex, err);
 }
 
 void hsmca_issue_record_fill(const struct hsmca_issuer *iss, const struct hsmca_csr *csr,
@@ -514,7 +514,7 @@ int hsmca_issue_one(struct hsmca_session *s, const struct hsmca_issue_request *r
 	}
 	if (hsmca_issue_tbs(&iss, &csr, &plan, serial, 20, &scratch, &tbs, err) != 0 ||
 	    hsmca_issue_lint_fast(&iss, &plan, serial, 20, err) != 0 ||
-	    hsmca_issue_lint_full(&iss, &plan, &tbs, err) != 0)
+	    hsmca_issue_lint_full(&iss, &plan, &tbs, false, err) != 0)
 		goto out;
 	if (hsmca_signed_assemble(iss.key, ca->sigalg, tbs.buf, tbs.len, &cert, err) != 0) {
 		const char *d[] = { "ca", ca->name, "reason", err->msg, NULL };

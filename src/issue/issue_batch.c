@@ -261,7 +261,7 @@ static int prepare(struct engine *e, struct item *it)
 	if (hsmca_issue_tbs(e->iss, &it->parsed, &it->plan, it->serial, 20, &it->scratch, &it->tbs,
 			    err) != 0 ||
 	    hsmca_issue_lint_fast(e->iss, &it->plan, it->serial, 20, err) != 0 ||
-	    hsmca_issue_lint_full(e->iss, &it->plan, &it->tbs, err) != 0)
+	    hsmca_issue_lint_full(e->iss, &it->plan, &it->tbs, true, err) != 0)
 		return -1;
 	return 0;
 }

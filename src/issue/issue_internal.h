@@ -36,8 +36,10 @@ int hsmca_issue_tbs(const struct hsmca_issuer *iss, const struct hsmca_csr *csr,
 		    struct hsmca_der *scratch, struct hsmca_der *tbs, hsmca_error *err);
 int hsmca_issue_lint_fast(const struct hsmca_issuer *iss, const struct hsmca_plan *plan,
 			  const uint8_t *serial, size_t serial_len, hsmca_error *err);
+/* The full lint of the TBS bytes: parsed back by OpenSSL (`hsmca sign`), or
+ * by the equivalent DER walk (der_walk: the batch, every certificate). */
 int hsmca_issue_lint_full(const struct hsmca_issuer *iss, const struct hsmca_plan *plan,
-			  const struct hsmca_der *tbs, hsmca_error *err);
+			  const struct hsmca_der *tbs, bool der_walk, hsmca_error *err);
 /* Fill the issuance record of a signed certificate (issued_at = now). */
 void hsmca_issue_record_fill(const struct hsmca_issuer *iss, const struct hsmca_csr *csr,
 			     const struct hsmca_plan *plan, const uint8_t *serial, size_t serial_len,

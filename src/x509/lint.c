@@ -44,6 +44,9 @@ static int issuer_check(X509 *x, const struct hsmca_lint_expect *ex, hsmca_error
 
 	if (!ex->issuer)
 		return 0;
+	/* NAME_CONSTRAINTS_check reads the SANs cached with the extension flags. */
+	if (X509_get_extension_flags(x) & EXFLAG_INVALID)
+		return hsmca_error_set(err, "lint: the extensions are invalid or duplicated");
 	if (ex->ca && X509_get_pathlen(ex->issuer) == 0)
 		return hsmca_error_set(err, "lint: the issuer's pathLenConstraint is 0: it cannot "
 					    "issue a CA");

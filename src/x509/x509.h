@@ -126,6 +126,12 @@ struct hsmca_lint_expect {
 };
 int hsmca_lint_tbs(const uint8_t *tbs, size_t len, const struct hsmca_lint_expect *ex,
 		   hsmca_error *err);
+/* The same rules by a DER walk of the TBS, without OpenSSL's key decoding
+ * (lint_der.c; for a key already decoded and checked from the same bytes):
+ * the batch's per-certificate lint.  Falls back to hsmca_lint_tbs() for an
+ * issuer with nameConstraints.  Thread-safe. */
+int hsmca_lint_tbs_der(const uint8_t *tbs, size_t len, const struct hsmca_lint_expect *ex,
+		       hsmca_error *err);
 
 /* Re-parse a finished certificate with OpenSSL and check its signature with
  * `issuer_pub` (the key's own for a root).  Returns the parsed X509 in *out
