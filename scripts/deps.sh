@@ -4,6 +4,7 @@
 hsmca_packages=(
   build-essential cmake pkg-config
   libssl-dev libp11-kit-dev libyaml-dev libcurl4-openssl-dev libjson-c-dev libcmocka-dev
+  libpsl-dev publicsuffix
   openssl softhsm2 opensc gnutls-bin golang-go
   swtpm swtpm-tools tpm2-abrmd libtss2-tcti-tabrmd0 libtpm2-pkcs11-1 tpm2-tools dbus
   faketime etcd-server etcd-client python3 python3-grpcio python3-cryptography python3-yaml

@@ -50,6 +50,15 @@ int hsmca_sigalg_from_id(const char *id, enum hsmca_sigalg *out, hsmca_error *er
 	return hsmca_error_set(err, "unknown signature algorithm '%s'", id);
 }
 
+int hsmca_ca_purpose_check(const char *purpose, hsmca_error *err)
+{
+	if (!purpose[0] || strcmp(purpose, HSMCA_CA_PURPOSE_KUBE) == 0 ||
+	    strcmp(purpose, HSMCA_CA_PURPOSE_TALOS) == 0)
+		return 0;
+	return hsmca_error_set(err, "unknown CA purpose '%s' (%s, %s)", purpose, HSMCA_CA_PURPOSE_KUBE,
+			       HSMCA_CA_PURPOSE_TALOS);
+}
+
 int hsmca_ca_name_check(const char *name, hsmca_error *err)
 {
 	if (!hsmca_yname_valid(name))
@@ -139,6 +148,8 @@ int hsmca_ca_write_metadata(const struct hsmca_ca *ca, hsmca_error *err)
 		     "issuer_url: \"%s\"\n",
 		     ca->name, ca->kind, ca->parent, ca->key_label, ca->key_uri,
 		     hsmca_sigalg_id(ca->sigalg), ca->created, ca->crl_url, ca->issuer_url);
+	if (n >= 0 && (size_t)n < sizeof(buf) && ca->purpose[0])
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "purpose: \"%s\"\n", ca->purpose);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return hsmca_error_set(err, "CA '%s': metadata too long", ca->name);
 	if (strchr(ca->key_label, '"') || strchr(ca->key_label, '\\') ||
@@ -151,7 +162,7 @@ int hsmca_ca_load(const char *home, const char *name, struct hsmca_ca **out, hsm
 {
 	static const char *const keys[] = { "version", "name", "kind", "parent", "key_label",
 					    "key_uri", "signature", "created", "crl_url",
-					    "issuer_url", NULL };
+					    "issuer_url", "purpose", NULL };
 	struct hsmca_ca *ca = NULL;
 	struct hsmca_ytree *tree = NULL;
 	const struct hsmca_ynode *root, *n;
@@ -213,6 +224,12 @@ int hsmca_ca_load(const char *home, const char *name, struct hsmca_ca **out, hsm
 	if ((n = hsmca_ynode_get(root, "issuer_url")) &&
 	    hsmca_ynode_string(n, ca->issuer_url, sizeof(ca->issuer_url), err) != 0)
 		goto out;
+	if ((n = hsmca_ynode_get(root, "purpose")) &&
+	    (hsmca_ynode_string(n, ca->purpose, sizeof(ca->purpose), err) != 0 ||
+	     hsmca_ca_purpose_check(ca->purpose, err) != 0)) {
+		hsmca_error_prefix(err, "%s", path);
+		goto out;
+	}
 	if (hsmca_path_join(path, sizeof(path), err, "%s/ca.pem", ca->dir) != 0 ||
 	    hsmca_read_file(path, 64 * 1024, &pem, &pem_len, err) != 0)
 		goto out;
@@ -404,7 +421,7 @@ int hsmca_ca_create_root(struct hsmca_session *s, const struct hsmca_ceremony *c
 	memset(&t, 0, sizeof(t));
 
 	/* Everything that can be checked is checked before the token is touched. */
-	if (hsmca_ca_name_check(c->name, err) != 0 ||
+	if (hsmca_ca_name_check(c->name, err) != 0 || hsmca_ca_purpose_check(c->purpose, err) != 0 ||
 	    hsmca_key_type_parse(c->key_type, &type, err) != 0 ||
 	    hsmca_name_encode(c->subject, &name, err) != 0)
 		goto out;
@@ -495,6 +512,7 @@ int hsmca_ca_create_root(struct hsmca_session *s, const struct hsmca_ceremony *c
 	snprintf(ca->key_uri, sizeof(ca->key_uri), "%s", uri);
 	hsmca_format_time(hsmca_now(), now);
 	snprintf(ca->created, sizeof(ca->created), "%s", now);
+	snprintf(ca->purpose, sizeof(ca->purpose), "%s", c->purpose);
 	ca->sigalg = alg;
 	ca->der = malloc(cert.len);
 	if (!ca->der) {

@@ -2,7 +2,7 @@
  *
  *   <home>/cas/<name>/ca.pem    the CA certificate (public)
  *   <home>/cas/<name>/ca.yaml   metadata: key label and URI, signature
- *                               algorithm, kind, parent, CRL and issuer
+ *                               algorithm, kind, parent, purpose, CRL and issuer
  *                               URLs (public)
  *   <home>/cas/<name>/issuers.pem  an intermediate's issuers, nearest first,
  *                               ending with the root (src/hier/)
@@ -34,6 +34,9 @@ struct hsmca_ca {
 	char created[32];
 	char crl_url[512];    /* cRLDistributionPoints of what it issues; "" = none */
 	char issuer_url[512]; /* AIA caIssuers of what it issues; "" = none */
+	/* "" (any profile) or HSMCA_CA_PURPOSE_*: then only the profiles of that
+	 * purpose may be used with this CA (issue.c). */
+	char purpose[24];
 	enum hsmca_sigalg sigalg;
 	uint8_t *der;       /* certificate */
 	size_t der_len;
@@ -77,6 +80,12 @@ int hsmca_ca_ephemeral(struct hsmca_session *s, enum hsmca_key_type type, const 
 
 const char *hsmca_sigalg_id(enum hsmca_sigalg a);
 int hsmca_sigalg_from_id(const char *id, enum hsmca_sigalg *out, hsmca_error *err);
+
+#define HSMCA_CA_PURPOSE_KUBE "kubernetes-access"
+#define HSMCA_CA_PURPOSE_TALOS "talos-access"
+
+/* "" or one of HSMCA_CA_PURPOSE_*. */
+int hsmca_ca_purpose_check(const char *purpose, hsmca_error *err);
 
 /* Validate a CA name: [a-z0-9][a-z0-9._-]{0,62}. */
 int hsmca_ca_name_check(const char *name, hsmca_error *err);

@@ -38,6 +38,8 @@ struct hsmca_ceremony {
 			      * ceremony file's directory; "" = none */
 	char crl_url[512];    /* urls.crl: CDP written into what the CA issues; "" = none */
 	char issuer_url[512]; /* urls.issuer: AIA caIssuers likewise; "" = none */
+	char purpose[24];   /* ca.yaml purpose (ca.h); "" = none.  Set by the
+			     * rotation for access CAs, not read from the file */
 };
 
 /* Load and validate the ceremony file at `path` (at most

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/fsutil.h"
+#include "common/outcheck.h"
 #include "common/util.h"
 #include "issue/issue.h"
 
@@ -219,8 +220,8 @@ int cmd_issue(int argc, char **argv)
 		goto out;
 	}
 	qsort(b.names, b.n, sizeof(*b.names), cmp);
-	if (hsmca_mkdir_p(b.out_dir, 0755, &err) != 0) {
-		cli_fail(&err);
+	if (hsmca_mkdir_p(b.out_dir, 0755, &err) != 0 || hsmca_outcheck_dir(b.out_dir, &err) != 0) {
+		cli_failf("issue: nothing was issued: %s", err.msg);
 		goto out;
 	}
 	for (i = 0; i + 1 < b.n; i++) {
@@ -237,8 +238,8 @@ int cmd_issue(int argc, char **argv)
 		char path[PATH_MAX];
 
 		out_path(&b, i, path, sizeof(path));
-		if (access(path, F_OK) == 0) {
-			cli_failf("issue: %s already exists; nothing was issued (use an empty --out-dir)", path);
+		if (hsmca_outcheck_file(path, false, &err) != 0) {
+			cli_failf("issue: nothing was issued: %s (use an empty --out-dir)", err.msg);
 			goto out;
 		}
 	}

@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "common/fsutil.h"
+#include "common/outcheck.h"
 #include "common/util.h"
 #include "hier/hier.h"
 #include "issue/issue.h"
@@ -77,6 +78,10 @@ int cmd_sign(int argc, char **argv)
 		return cli_usage("sign", "sign: unexpected argument '%s'", argv[optind]);
 	if (!ca || !csr_path || !req.profile)
 		return cli_usage("sign", "sign: CA, --csr and --profile are required");
+	/* A certificate that is signed is recorded: the output must be writable
+	 * before anything is. */
+	if (out_path && hsmca_outcheck_file(out_path, true, &err) != 0)
+		return cli_failf("sign: nothing was signed: %s", err.msg);
 	if (hsmca_read_file(csr_path, HSMCA_CSR_MAX, &csr, &csr_len, &err) != 0)
 		return cli_failf("sign: CSR %s: %s", csr_path, err.msg);
 	if (cli_open(&s, true) != 0)

@@ -81,7 +81,7 @@ static void subject_text(const struct hsmca_plan *plan, char *out, size_t outlen
 
 	for (i = 0; i <= plan->n_o && o + 1 < outlen; i++) {
 		const char *v = i == 0 ? plan->cn : plan->o[i - 1];
-		const char *attr = i == 0 ? "CN=" : ",O=";
+		const char *attr = i == 0 ? "CN=" : o ? ",O=" : "O=";
 
 		if (i == 0 && !*v)
 			attr = "";
@@ -157,6 +157,11 @@ int hsmca_issue_plan(const struct hsmca_issuer *iss, const struct hsmca_csr *csr
 	ocn[0] = '\0';
 	if (in->subject && parse_override(in->subject, ocn, sizeof(ocn), oo, &n_oo, err) != 0)
 		return -1;
+	/* A reserved name asked for is refused, even where the profile would
+	 * drop or replace it: only the profile meant for it issues it. */
+	if (hsmca_issue_policy_names(p, csr->cn, (const char (*)[64])csr->o, csr->n_o, err) != 0 ||
+	    hsmca_issue_policy_names(p, ocn, (const char (*)[64])oo, n_oo, err) != 0)
+		return -1;
 	cn = ocn[0] ? ocn : csr->cn;
 	if (p->subject_cn[0]) {
 		size_t fl = strlen(p->subject_cn);
@@ -173,7 +178,9 @@ int hsmca_issue_plan(const struct hsmca_issuer *iss, const struct hsmca_csr *csr
 			snprintf(plan->cn, sizeof(plan->cn), "%s", p->subject_cn);
 		}
 	} else {
-		if (!cn[0])
+		/* No CN: a SAN-only identity, where the profile issues SANs
+		 * (checked once the SANs are known). */
+		if (!cn[0] && !p->san_kinds)
 			return hsmca_error_set(err, "the request has no CN and profile '%s' does not set "
 						    "one (give --subject CN=…)", p->name);
 		snprintf(plan->cn, sizeof(plan->cn), "%s", cn);
@@ -192,11 +199,6 @@ int hsmca_issue_plan(const struct hsmca_issuer *iss, const struct hsmca_csr *csr
 									 "only from --subject", p->name);
 			ro = (const char (*)[64])oo;
 			nro = n_oo;
-			for (i = 0; i < nro; i++)
-				if (strcmp(ro[i], "system:masters") == 0)
-					return hsmca_error_set(err, "profile '%s' does not issue system:masters "
-								    "(use kube-admin, which is audited as such)",
-							       p->name);
 		}
 		if (p->n_subject_o > 0) {
 			for (i = 0; i < nro; i++) {
@@ -242,6 +244,12 @@ int hsmca_issue_plan(const struct hsmca_issuer *iss, const struct hsmca_csr *csr
 	if (p->require_san && plan->n_sans == 0)
 		return hsmca_error_set(err, "profile '%s' needs at least one SAN (give --san DNS:… or "
 					    "IP:…)", p->name);
+	if (!plan->cn[0] && plan->n_sans == 0)
+		return hsmca_error_set(err, "the request has no CN and no SAN: nothing would name the "
+					    "holder (give --subject CN=… or --san)");
+	/* Decided on the names as planned, whichever source they came from. */
+	if (hsmca_issue_policy_names(p, plan->cn, (const char (*)[64])plan->o, plan->n_o, err) != 0)
+		return -1;
 
 	/* Usages. */
 	plan->ku = p->key_usage;
@@ -251,7 +259,7 @@ int hsmca_issue_plan(const struct hsmca_issuer *iss, const struct hsmca_csr *csr
 		plan->ku |= HSMCA_KU_KEY_ENCIPHERMENT;
 	plan->eku = p->ext_key_usage;
 	plan->is_ca = p->is_ca;
-	plan->path_len = p->path_len;
+	plan->path_len = hsmca_issue_policy_path_len(iss, p->path_len);
 
 	/* Validity: never longer than the profile allows, never past the issuer. */
 	validity = in->validity ? in->validity : p->default_validity;
@@ -301,8 +309,9 @@ int hsmca_issue_tbs(const struct hsmca_issuer *iss, const struct hsmca_csr *csr,
 	hsmca_ext_basic_constraints(scratch, plan->is_ca, plan->path_len);
 	hsmca_ext_ski(scratch, ski);
 	hsmca_ext_aki(scratch, iss->ca->ski);
+	/* RFC 5280 4.2.1.6: with an empty subject the SAN is the identity, and critical. */
 	if (plan->n_sans)
-		hsmca_ext_san(scratch, plan->sans, plan->n_sans);
+		hsmca_ext_san(scratch, plan->sans, plan->n_sans, !plan->cn[0] && plan->n_o == 0);
 	hsmca_ext_ca_urls(scratch, iss->ca->crl_url, iss->ca->issuer_url);
 	hsmca_der_end(scratch, seq);
 	if (!hsmca_der_ok(scratch))
@@ -332,8 +341,8 @@ int hsmca_issue_tbs(const struct hsmca_issuer *iss, const struct hsmca_csr *csr,
 int hsmca_issue_lint_fast(const struct hsmca_issuer *iss, const struct hsmca_plan *plan,
 			  const uint8_t *serial, size_t serial_len, hsmca_error *err)
 {
-	/* The per-certificate rules; the structural ones are checked with the
-	 * full OpenSSL lint on the first certificate of every batch. */
+	/* The rules on the plan, before the TBS bytes are parsed back by the
+	 * full lint (hsmca_issue_lint_full), which every certificate gets. */
 	if (serial_len < 16 || serial_len > 20 || (serial[0] & 0x80) || serial[0] == 0)
 		return hsmca_error_set(err, "lint: serial must be positive, 16..20 bytes");
 	if (plan->not_after <= plan->not_before)
@@ -348,7 +357,7 @@ int hsmca_issue_lint_fast(const struct hsmca_issuer *iss, const struct hsmca_pla
 }
 
 int hsmca_issue_lint_full(const struct hsmca_issuer *iss, const struct hsmca_plan *plan,
-			  const struct hsmca_der *tbs, hsmca_error *err)
+			  const struct hsmca_der *tbs, bool der_walk, hsmca_error *err)
 {
 	struct hsmca_lint_expect ex;
 
@@ -358,7 +367,8 @@ int hsmca_issue_lint_full(const struct hsmca_issuer *iss, const struct hsmca_pla
 	ex.path_len = plan->is_ca ? plan->path_len : -1;
 	ex.ku = plan->ku;
 	ex.issuer_not_after = iss->ca->not_after;
-	return hsmca_lint_tbs(tbs->buf, tbs->len, &ex, err);
+	ex.issuer = iss->ca->x509;
+	return (der_walk ? hsmca_lint_tbs_der : hsmca_lint_tbs)(tbs->buf, tbs->len, &ex, err);
 }
 
 void hsmca_issue_record_fill(const struct hsmca_issuer *iss, const struct hsmca_csr *csr,
@@ -421,6 +431,9 @@ int hsmca_issuer_open(struct hsmca_session *s, const char *ca_name, const char *
 	    hsmca_ca_load(s->home, ca_name, &ca, err) != 0)
 		goto fail;
 	iss->ca = ca;
+	/* What the CA may issue is decided before its key or records are touched. */
+	if (hsmca_issue_policy_issuer(iss, s->home, err) != 0)
+		goto fail;
 	if (hsmca_ca_open_key(s, ca, &iss->key, err) != 0 ||
 	    hsmca_key_uri(iss->key, iss->key_uri, sizeof(iss->key_uri), err) != 0 ||
 	    hsmca_records_open(ca->dir, &iss->records, err) != 0)
@@ -456,8 +469,7 @@ int hsmca_issue_one(struct hsmca_session *s, const struct hsmca_issue_request *r
 	struct hsmca_san extra[HSMCA_ISSUE_MAX_SANS];
 	struct hsmca_der scratch, tbs, cert;
 	uint8_t *pem_scratch = NULL, serial[20];
-	const uint8_t *der;
-	size_t der_len, i;
+	size_t i;
 	int ret = -1, rc;
 
 	memset(out, 0, sizeof(*out));
@@ -475,11 +487,6 @@ int hsmca_issue_one(struct hsmca_session *s, const struct hsmca_issue_request *r
 	pem_scratch = malloc(req->csr_len + 1);
 	if (!pem_scratch)
 		return hsmca_error_set(err, "out of memory");
-	if (hsmca_csr_decode(req->csr, req->csr_len, pem_scratch, &der, &der_len, err) != 0 ||
-	    hsmca_csr_parse(der, der_len, &csr, err) != 0) {
-		free(pem_scratch);
-		return -1;
-	}
 	if (hsmca_issuer_open(s, req->ca, req->profile, &iss, &ca, err) != 0) {
 		free(pem_scratch);
 		return -1;
@@ -489,12 +496,12 @@ int hsmca_issue_one(struct hsmca_session *s, const struct hsmca_issue_request *r
 	in.n_sans = req->n_sans;
 	in.validity = req->validity;
 	in.now = hsmca_now();
-	if (hsmca_csr_verify(&csr, hsmca_issue_min_rsa(&iss.profile), err) != 0 ||
+	if (hsmca_csr_load(req->csr, req->csr_len, pem_scratch, hsmca_issue_min_rsa(&iss.profile),
+			   &csr, err) != 0 ||
 	    hsmca_issue_plan(&iss, &csr, &in, &plan, err) != 0)
 		goto out;
-	/* 159 random bits collide never in practice; a token RNG that repeats
-	 * itself is broken, and we stop rather than spin. */
-	for (i = 0, rc = 1; rc == 1 && i < 8; i++) {
+	/* A token RNG that repeats itself is broken: stop rather than spin. */
+	for (i = 0, rc = 1; rc == 1 && i < HSMCA_SERIAL_TRIES; i++) {
 		if (hsmca_serial_random(s->token, serial, 20, err) != 0)
 			goto out;
 		rc = hsmca_records_reserve_serial(iss.records, serial, 20, err);
@@ -502,13 +509,13 @@ int hsmca_issue_one(struct hsmca_session *s, const struct hsmca_issue_request *r
 			goto out;
 	}
 	if (rc == 1) {
-		hsmca_error_set(err, "the token's random generator returned 8 serials already in use; "
-				     "refusing to issue (is the token's RNG broken?)");
+		hsmca_error_set(err, "the token's random generator returned %d serials already in use; "
+				     "refusing to issue (is the token's RNG broken?)", HSMCA_SERIAL_TRIES);
 		goto out;
 	}
 	if (hsmca_issue_tbs(&iss, &csr, &plan, serial, 20, &scratch, &tbs, err) != 0 ||
 	    hsmca_issue_lint_fast(&iss, &plan, serial, 20, err) != 0 ||
-	    hsmca_issue_lint_full(&iss, &plan, &tbs, err) != 0)
+	    hsmca_issue_lint_full(&iss, &plan, &tbs, false, err) != 0)
 		goto out;
 	if (hsmca_signed_assemble(iss.key, ca->sigalg, tbs.buf, tbs.len, &cert, err) != 0) {
 		const char *d[] = { "ca", ca->name, "reason", err->msg, NULL };

@@ -28,6 +28,8 @@
 
 #define HSMCA_CSR_MAX (64 * 1024)
 #define HSMCA_ISSUE_MAX_SANS 16
+/* More RDNs than any real subject has: a request with more is refused. */
+#define HSMCA_CSR_MAX_RDNS 32
 
 /* A parsed CSR; pointers point into the caller's DER buffer. */
 struct hsmca_csr {
@@ -61,15 +63,25 @@ struct hsmca_csr {
 	struct hsmca_san sans[HSMCA_ISSUE_MAX_SANS];
 };
 
-/* Accept PEM ("CERTIFICATE REQUEST" / "NEW CERTIFICATE REQUEST") or DER;
- * *der points into buf for DER input, or into `scratch` (which must hold
- * len bytes) for PEM. */
+/* Accept DER, or PEM armour ("CERTIFICATE REQUEST" / "NEW CERTIFICATE
+ * REQUEST", the same label on BEGIN and END) around exactly one DER request
+ * with nothing but whitespace around it; *der points into buf for DER
+ * input, or into `scratch` (which must hold len bytes) for PEM. */
 int hsmca_csr_decode(const uint8_t *buf, size_t len, uint8_t *scratch, const uint8_t **der,
 		     size_t *der_len, hsmca_error *err);
-/* Parse the DER structure and the requested extensions. */
+/* Walk the DER strictly (nothing trailing anywhere, version 0, attributes
+ * present, at most one single-valued extensionRequest, no duplicate
+ * extension, DER BOOLEANs, a non-empty SAN, at most HSMCA_CSR_MAX_RDNS
+ * single-valued RDNs, one key in the SubjectPublicKeyInfo with no unused
+ * bits) and check the key (goodkey rules, csr_key.c). */
 int hsmca_csr_parse(const uint8_t *der, size_t len, struct hsmca_csr *out, hsmca_error *err);
-/* Check the key type policy and the CSR's own signature. */
+/* Check the key's size against the profile's minimum and the CSR's own
+ * signature with the key decoded by hsmca_csr_parse. */
 int hsmca_csr_verify(const struct hsmca_csr *csr, int min_rsa_bits, hsmca_error *err);
+/* The one entry every issuance path uses: decode, parse, verify.  `scratch`
+ * as for hsmca_csr_decode.  Thread-safe; the library keeps no state. */
+int hsmca_csr_load(const uint8_t *buf, size_t len, uint8_t *scratch, int min_rsa_bits,
+		   struct hsmca_csr *csr, hsmca_error *err);
 
 struct hsmca_issue_request {
 	const char *ca;

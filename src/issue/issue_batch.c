@@ -1,7 +1,8 @@
 /* Batch issuance: `jobs` pipelines of four threads each.
  *
  *   prepare  — next CSR, decode, verify its signature, apply the profile,
- *              draw the serial, build and lint the TBS        (host CPU)
+ *              draw the serial, build and lint the TBS (every item: the
+ *              checks of `hsmca sign`)                          (host CPU)
  *   sign     — C_Sign on this pipeline's own token session     (the token)
  *   finish   — verify the signature with the issuer's key, assemble, and
  *              keep what the record and the audit event need   (host CPU)
@@ -99,7 +100,6 @@ struct engine {
 	pthread_mutex_t lock; /* next(), done(), serial pool, commits, stats */
 	bool source_done;
 	atomic_bool aborted;
-	atomic_bool linted_full;
 	hsmca_error fatal;
 	uint8_t pool[4000];
 	size_t pool_left;
@@ -206,12 +206,13 @@ static void fail_fatal(struct engine *e, const hsmca_error *err)
 	pthread_mutex_unlock(&e->lock);
 }
 
-/* A unique serial: 20 bytes from the token's RNG, drawn in bulk. */
+/* A unique serial: 20 bytes from the token's RNG, drawn in bulk; a token
+ * whose RNG keeps repeating serials stops the batch instead of spinning. */
 static int draw_serial(struct engine *e, uint8_t serial[20], hsmca_error *err)
 {
-	int rc;
+	int rc, tries;
 
-	for (;;) {
+	for (tries = 0; tries < HSMCA_SERIAL_TRIES; tries++) {
 		pthread_mutex_lock(&e->lock);
 		if (e->pool_left < 20) {
 			if (hsmca_token_random(e->iss->session->token, e->pool, sizeof(e->pool), err) != 0) {
@@ -229,12 +230,14 @@ static int draw_serial(struct engine *e, uint8_t serial[20], hsmca_error *err)
 		if (rc <= 0)
 			return rc;
 	}
+	hsmca_error_set(err, "the token's random generator returned %d serials already in use; "
+			     "refusing to issue (is the token's RNG broken?)", HSMCA_SERIAL_TRIES);
+	fail_fatal(e, err);
+	return -1;
 }
 
 static int prepare(struct engine *e, struct item *it)
 {
-	const uint8_t *der;
-	size_t der_len;
 	hsmca_error *err = &it->err;
 
 	if (it->csr_len > HSMCA_CSR_MAX)
@@ -247,23 +250,19 @@ static int prepare(struct engine *e, struct item *it)
 		it->pem = n;
 		it->pem_cap = it->csr_len + 1;
 	}
-	if (hsmca_csr_decode(it->csr, it->csr_len, it->pem, &der, &der_len, err) != 0 ||
-	    hsmca_csr_parse(der, der_len, &it->parsed, err) != 0 ||
-	    hsmca_csr_verify(&it->parsed, hsmca_issue_min_rsa(&e->iss->profile), err) != 0 ||
+	/* The same decoder, checks and lint as `hsmca sign`, for every item:
+	 * what one certificate of a batch proves says nothing of the next. */
+	if (hsmca_csr_load(it->csr, it->csr_len, it->pem, hsmca_issue_min_rsa(&e->iss->profile),
+			   &it->parsed, err) != 0 ||
 	    hsmca_issue_plan(e->iss, &it->parsed, &e->in, &it->plan, err) != 0)
 		return -1;
 	if (draw_serial(e, it->serial, err) != 0)
 		return -1;
 	if (hsmca_issue_tbs(e->iss, &it->parsed, &it->plan, it->serial, 20, &it->scratch, &it->tbs,
 			    err) != 0 ||
-	    hsmca_issue_lint_fast(e->iss, &it->plan, it->serial, 20, err) != 0)
+	    hsmca_issue_lint_fast(e->iss, &it->plan, it->serial, 20, err) != 0 ||
+	    hsmca_issue_lint_full(e->iss, &it->plan, &it->tbs, true, err) != 0)
 		return -1;
-	/* The full OpenSSL lint once per batch: the structure is the same for all. */
-	if (!atomic_exchange(&e->linted_full, true) &&
-	    hsmca_issue_lint_full(e->iss, &it->plan, &it->tbs, err) != 0) {
-		atomic_store(&e->linted_full, false);
-		return -1;
-	}
 	return 0;
 }
 
@@ -616,7 +615,6 @@ int hsmca_issue_run(const struct hsmca_issuer *iss, const struct hsmca_batch_opt
 	e.in.validity = opts->validity;
 	e.in.now = hsmca_now();
 	atomic_init(&e.aborted, false);
-	atomic_init(&e.linted_full, false);
 	pthread_mutex_init(&e.lock, NULL);
 	pipes = calloc(jobs, sizeof(*pipes));
 	if (!pipes) {

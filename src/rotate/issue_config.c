@@ -8,8 +8,10 @@
 
 #include <openssl/pem.h>
 
+#include "common/outcheck.h"
 #include "common/util.h"
 #include "kube/kubeconfig.h"
+#include "talos/talm.h"
 #include "talos/talos.h"
 #include "x509/x509.h"
 
@@ -112,6 +114,13 @@ int hsmca_rot_issue_config(struct hsmca_session *s, const char *role, const char
 		if (context)
 			snprintf(p.context, sizeof(p.context), "%s", context);
 	}
+	/* Everything the write will check, before the credential is signed and
+	 * recorded: a signed credential that cannot be written is a wasted
+	 * certificate in the records. */
+	if (hsmca_outcheck_file(out, true, err) != 0 ||
+	    hsmca_talm_talosconfig_precheck(out, p.context, (const char *const *)p.endpoints,
+					    (const char *const *)p.tc_nodes, err) != 0)
+		goto out;
 	if (hsmca_rot_issue_client(s, ca, roles[i].profile, roles[i].cn, 0, &crt, &key, err) != 0 ||
 	    t->creds_write(&p, out, crt, key, err) != 0)
 		goto out;
@@ -168,6 +177,8 @@ int hsmca_rot_issue_kubeconfig(struct hsmca_session *s, const struct hsmca_rot_k
 	struct hsmca_rot_plan p;
 	hsmca_kubeconfig_spec sp = { 0 };
 	char ca[64], subject[1024], name[256], *crt = NULL, *key = NULL, *ca_pem = NULL;
+	char *text = NULL;
+	size_t text_len = 0;
 	const char *server, *cluster;
 	int ret = -1;
 
@@ -212,13 +223,21 @@ int hsmca_rot_issue_kubeconfig(struct hsmca_session *s, const struct hsmca_rot_k
 	if (strrchr(cluster, '@'))
 		cluster = strrchr(cluster, '@') + 1;
 	snprintf(name, sizeof(name), "%s@%s", rq->user, cluster);
-	if (hsmca_rot_issue_client_as(s, ca, profile, rq->user, rq->admin ? NULL : subject,
-				      rq->validity, &crt, &key, err) != 0)
-		goto out;
 	sp.name = rq->context ? rq->context : name;
 	sp.user = sp.name;
 	sp.server = server;
 	sp.ca_pem = ca_pem;
+	/* Everything the write will check, before the credential is signed and
+	 * recorded: the file, the contexts it holds, and the names and server
+	 * (a rendering with placeholders for the certificate and key). */
+	sp.crt_pem = sp.key_pem = "-";
+	if (hsmca_outcheck_file(out, true, err) != 0 ||
+	    hsmca_kubeconfig_replace_ok(out, sp.name, err) != 0 ||
+	    hsmca_kubeconfig_render(&sp, &text, &text_len, err) != 0)
+		goto out;
+	if (hsmca_rot_issue_client_as(s, ca, profile, rq->user, rq->admin ? NULL : subject,
+				      rq->validity, &crt, &key, err) != 0)
+		goto out;
 	sp.crt_pem = crt;
 	sp.key_pem = key;
 	if (hsmca_kubeconfig_write(out, &sp, err) != 0)
@@ -229,6 +248,7 @@ int hsmca_rot_issue_kubeconfig(struct hsmca_session *s, const struct hsmca_rot_k
 	describe(crt, info);
 	ret = 0;
 out:
+	free(text);
 	free(crt);
 	hsmca_rot_secret_free(key);
 	free(ca_pem);

@@ -376,6 +376,9 @@ static int step_prepare(struct hsmca_rot *r, char *note, size_t notelen, hsmca_e
 	snprintf(c.subject, sizeof(c.subject), "CN=%s access CA g%lu,O=hsmca", r->t->title, gen);
 	c.validity = HSMCA_CEREMONY_DEFAULT_VALIDITY;
 	c.path_len = 0;
+	/* Marked for its use: it then issues only the target's access profiles. */
+	snprintf(c.purpose, sizeof(c.purpose), "%s",
+		 strcmp(r->t->name, "kubernetes") == 0 ? HSMCA_CA_PURPOSE_KUBE : HSMCA_CA_PURPOSE_TALOS);
 	if (hsmca_key_type_parse(c.key_type, &kt, err) != 0)
 		goto out;
 	snprintf(c.sig_hash, sizeof(c.sig_hash), "%s", kt == HSMCA_KEY_EC_P384 ? "sha384" : "sha256");

@@ -438,15 +438,11 @@ static void sb_addf(char **buf, size_t *len, size_t *cap, bool *failed, const ch
 	*len += n;
 }
 
-int hsmca_talm_write_talosconfig(const char *path, const char *context,
-				 const char *const *endpoints, const char *const *nodes,
-				 const char *ca_pem, const char *crt_pem, const char *key_pem,
-				 hsmca_error *err)
+int hsmca_talm_talosconfig_precheck(const char *path, const char *context,
+				    const char *const *endpoints, const char *const *nodes,
+				    hsmca_error *err)
 {
-	char *buf = NULL, *b_ca = NULL, *b_crt = NULL, *b_key = NULL;
-	size_t len = 0, cap = 0, i;
-	bool failed = false;
-	int ret = -1;
+	size_t i;
 
 	if (check_plain(context, "context name", err) != 0)
 		return -1;
@@ -458,9 +454,22 @@ int hsmca_talm_write_talosconfig(const char *path, const char *context,
 		if (check_plain(nodes[i], "node", err) != 0)
 			return -1;
 	}
+	return existing_contexts_ok(path, context, err);
+}
+
+int hsmca_talm_write_talosconfig(const char *path, const char *context,
+				 const char *const *endpoints, const char *const *nodes,
+				 const char *ca_pem, const char *crt_pem, const char *key_pem,
+				 hsmca_error *err)
+{
+	char *buf = NULL, *b_ca = NULL, *b_crt = NULL, *b_key = NULL;
+	size_t len = 0, cap = 0, i;
+	bool failed = false;
+	int ret = -1;
+
 	if (!ca_pem || !crt_pem || !key_pem)
 		return hsmca_error_set(err, "talosconfig: ca, crt and key are required");
-	if (existing_contexts_ok(path, context, err) != 0)
+	if (hsmca_talm_talosconfig_precheck(path, context, endpoints, nodes, err) != 0)
 		return -1;
 	if (hsmca_b64_encode((const uint8_t *)ca_pem, strlen(ca_pem), &b_ca, err) != 0 ||
 	    hsmca_b64_encode((const uint8_t *)crt_pem, strlen(crt_pem), &b_crt, err) != 0 ||

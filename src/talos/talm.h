@@ -84,6 +84,12 @@ int hsmca_talm_talosconfig_path(const char *root, char *out, size_t outlen, hsmc
  * file (O_EXCL) in the same directory, fsync, rename over `path`, fsync of
  * the directory.  An existing file that holds other contexts is refused
  * (they would be lost).  The buffer that held the key is wiped. */
+/* What hsmca_talm_write_talosconfig checks before it writes (names, and no
+ * other context in an existing file), for callers that must know before
+ * they issue the credential. */
+int hsmca_talm_talosconfig_precheck(const char *path, const char *context,
+				    const char *const *endpoints, const char *const *nodes,
+				    hsmca_error *err);
 int hsmca_talm_write_talosconfig(const char *path, const char *context,
 				 const char *const *endpoints, const char *const *nodes,
 				 const char *ca_pem, const char *crt_pem, const char *key_pem,

@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <libpsl.h>
+#include <pthread.h>
+
 #include <openssl/sha.h>
 
 static const uint8_t oid_bc[] = { 0x55, 0x1d, 0x13 };
@@ -119,9 +122,9 @@ void hsmca_ext_aki(struct hsmca_der *d, const uint8_t keyid[20])
 	hsmca_der_end(d, ext);
 }
 
-void hsmca_ext_san(struct hsmca_der *d, const struct hsmca_san *sans, size_t n)
+void hsmca_ext_san(struct hsmca_der *d, const struct hsmca_san *sans, size_t n, bool critical)
 {
-	size_t ext = ext_begin(d, oid_san, sizeof(oid_san), false);
+	size_t ext = ext_begin(d, oid_san, sizeof(oid_san), critical);
 	size_t os = hsmca_der_begin(d, DER_OCTET_STRING);
 	size_t seq = hsmca_der_begin(d, DER_SEQUENCE);
 	size_t i;
@@ -206,15 +209,63 @@ static bool email_ok(const uint8_t *s, size_t n)
 	return ats == 1 && at > 0 && at + 1 < n && dns_ok((const char *)s + at + 1, n - at - 1);
 }
 
+static psl_ctx_t *psl;
+static pthread_once_t psl_once = PTHREAD_ONCE_INIT;
+
+static void psl_init(void)
+{
+	/* The system list (Debian's publicsuffix package) when present, else
+	 * the one built into libpsl. */
+	psl = psl_latest(NULL);
+	if (!psl)
+		psl = (psl_ctx_t *)psl_builtin();
+}
+
+/* Whether `domain` is a public suffix: an ICANN or private PSL entry, or a
+ * single label (the PSL's implicit "*" rule: "*.local" covers everything
+ * under a TLD-like name). */
+static bool public_suffix(const char *domain)
+{
+	pthread_once(&psl_once, psl_init);
+	if (!strchr(domain, '.'))
+		return true;
+	return psl && psl_is_public_suffix2(psl, domain, PSL_TYPE_ANY) != 0;
+}
+
+/* An address a certificate can name: not 0.0.0.0/8 ("this network"),
+ * 255.255.255.255, 224.0.0.0/4, ::, ff00::/8, nor those in IPv4-mapped
+ * form. */
+static bool ip_host(const uint8_t *a, size_t len)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const uint8_t zero[16];
+
+	if (len == 16 && memcmp(a, mapped, 12) == 0)
+		return ip_host(a + 12, 4);
+	if (len == 4)
+		return a[0] != 0 && (a[0] & 0xf0) != 0xe0 && memcmp(a, "\xff\xff\xff\xff", 4) != 0;
+	return memcmp(a, zero, 16) != 0 && a[0] != 0xff;
+}
+
 int hsmca_san_validate(const struct hsmca_san *san, hsmca_error *err)
 {
 	char txt[300];
 
 	switch (san->kind) {
 	case HSMCA_SAN_DNS:
-		if (dns_ok((const char *)san->value, san->len))
-			return 0;
-		break;
+		if (!dns_ok((const char *)san->value, san->len))
+			break;
+		if (san->len > 2 && san->value[0] == '*') {
+			snprintf(txt, sizeof(txt), "%.*s", (int)san->len - 2, san->value + 2);
+			for (char *c = txt; *c; c++)
+				*c = (char)tolower((unsigned char)*c);
+			if (public_suffix(txt))
+				return hsmca_error_set(err, "SAN 'DNS:%.*s' is a wildcard directly under "
+							    "the public suffix '%s' (it would cover "
+							    "every domain there)",
+						       (int)san->len, san->value, txt);
+		}
+		return 0;
 	case HSMCA_SAN_URI:
 		if (uri_ok(san->value, san->len))
 			return 0;
@@ -224,9 +275,14 @@ int hsmca_san_validate(const struct hsmca_san *san, hsmca_error *err)
 			return 0;
 		break;
 	case HSMCA_SAN_IP:
-		if (san->len == 4 || san->len == 16)
-			return 0;
-		break;
+		if (san->len != 4 && san->len != 16)
+			break;
+		if (!ip_host(san->value, san->len)) {
+			hsmca_san_format(san, txt, sizeof(txt));
+			return hsmca_error_set(err, "SAN '%s' does not name a host (unspecified, "
+						    "\"this network\", broadcast or multicast address)", txt);
+		}
+		return 0;
 	}
 	snprintf(txt, sizeof(txt), "%.*s", (int)(san->len < 200 ? san->len : 200), san->value);
 	for (char *c = txt; *c; c++)
@@ -261,7 +317,7 @@ int hsmca_san_parse(const char *s, struct hsmca_san *out, hsmca_error *err)
 			return hsmca_error_set(err, "SAN '%s': not an IPv4 or IPv6 address", s);
 		}
 		out->kind = HSMCA_SAN_IP;
-		return 0;
+		return hsmca_san_validate(out, err);
 	} else if (strncasecmp(s, "URI:", 4) == 0) {
 		out->kind = HSMCA_SAN_URI;
 	} else if (strncasecmp(s, "email:", 6) == 0) {

@@ -22,6 +22,47 @@ static int check_ext(X509 *x, int nid, bool must, bool critical, const char *nam
 	return 0;
 }
 
+/* The key the certificate binds: one that decodes, in a BIT STRING without
+ * unused bits (Go refuses one with them). */
+static int spki_check(X509 *x, hsmca_error *err)
+{
+	ASN1_BIT_STRING *bits = X509_get0_pubkey_bitstr(x);
+
+	if (!bits || ((bits->flags & ASN1_STRING_FLAG_BITS_LEFT) && (bits->flags & 0x07)))
+		return hsmca_error_set(err, "lint: the subjectPublicKey BIT STRING has unused bits");
+	if (!X509_get0_pubkey(x))
+		return hsmca_error_openssl(err, "lint: the subjectPublicKeyInfo does not decode");
+	return 0;
+}
+
+/* What the issuer allows below it: no CA under pathLenConstraint 0, and
+ * every name within its nameConstraints (as a verifier will check). */
+static int issuer_check(X509 *x, const struct hsmca_lint_expect *ex, hsmca_error *err)
+{
+	NAME_CONSTRAINTS *nc;
+	int rc;
+
+	if (!ex->issuer)
+		return 0;
+	/* NAME_CONSTRAINTS_check reads the SANs cached with the extension flags. */
+	if (X509_get_extension_flags(x) & EXFLAG_INVALID)
+		return hsmca_error_set(err, "lint: the extensions are invalid or duplicated");
+	if (ex->ca && X509_get_pathlen(ex->issuer) == 0)
+		return hsmca_error_set(err, "lint: the issuer's pathLenConstraint is 0: it cannot "
+					    "issue a CA");
+	nc = X509_get_ext_d2i(ex->issuer, NID_name_constraints, NULL, NULL);
+	if (!nc)
+		return 0;
+	rc = NAME_CONSTRAINTS_check(x, nc);
+	if (rc == X509_V_OK && !ex->ca)
+		rc = NAME_CONSTRAINTS_check_CN(x, nc);
+	NAME_CONSTRAINTS_free(nc);
+	if (rc != X509_V_OK)
+		return hsmca_error_set(err, "lint: a name is outside the issuer's nameConstraints (%s)",
+				       X509_verify_cert_error_string(rc));
+	return 0;
+}
+
 int hsmca_lint_tbs(const uint8_t *tbs, size_t len, const struct hsmca_lint_expect *ex,
 		   hsmca_error *err)
 {
@@ -97,6 +138,17 @@ int hsmca_lint_tbs(const uint8_t *tbs, size_t len, const struct hsmca_lint_expec
 		hsmca_error_set(err, "lint: a CA needs a non-empty subject (RFC 5280 4.1.2.6)");
 		goto out;
 	}
+	if (X509_NAME_entry_count(X509_get_subject_name(x)) == 0) {
+		int idx = X509_get_ext_by_NID(x, NID_subject_alt_name, -1);
+
+		if (idx < 0 || !X509_EXTENSION_get_critical(X509_get_ext(x, idx))) {
+			hsmca_error_set(err, "lint: an empty subject needs a critical subjectAltName "
+					     "(RFC 5280 4.2.1.6)");
+			goto out;
+		}
+	}
+	if (spki_check(x, err) != 0 || issuer_check(x, ex, err) != 0)
+		goto out;
 	inner = X509_get0_tbs_sigalg(x);
 	X509_ALGOR_get0(&alg_obj, NULL, NULL, inner);
 	if (OBJ_obj2nid(alg_obj) == NID_undef) {

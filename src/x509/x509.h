@@ -45,8 +45,11 @@ struct hsmca_san {
 /* Parse "DNS:name", "IP:1.2.3.4", "IP:::1", "URI:spiffe://…", "email:a@b". */
 int hsmca_san_parse(const char *s, struct hsmca_san *out, hsmca_error *err);
 void hsmca_san_format(const struct hsmca_san *san, char *out, size_t outlen);
-/* Check a SAN's value for its kind: LDH host names (a leading "*." allowed),
- * absolute ASCII URIs, mailboxes, 4- or 16-byte IPs — what Go accepts. */
+/* Check a SAN's value for its kind: LDH host names (a leading "*." allowed,
+ * but not directly under a public suffix: "*.com", "*.co.uk", by Debian's
+ * libpsl and its list), absolute ASCII URIs, mailboxes, 4- or 16-byte IPs
+ * that name a host (not 0.0.0.0/8, ::, broadcast or multicast) — what Go
+ * accepts and a CA should sign.  Thread-safe. */
 int hsmca_san_validate(const struct hsmca_san *san, hsmca_error *err);
 
 /* Each appends one Extension to an open `extensions` SEQUENCE. */
@@ -55,7 +58,7 @@ void hsmca_ext_key_usage(struct hsmca_der *d, unsigned ku);
 void hsmca_ext_ext_key_usage(struct hsmca_der *d, unsigned eku);
 void hsmca_ext_ski(struct hsmca_der *d, const uint8_t keyid[20]);
 void hsmca_ext_aki(struct hsmca_der *d, const uint8_t keyid[20]);
-void hsmca_ext_san(struct hsmca_der *d, const struct hsmca_san *sans, size_t n);
+void hsmca_ext_san(struct hsmca_der *d, const struct hsmca_san *sans, size_t n, bool critical);
 /* cRLDistributionPoints with one fullName URI (RFC 5280 4.2.1.13) and
  * authorityInfoAccess with one caIssuers URI (4.2.2.1), both non-critical. */
 void hsmca_ext_crl_dp(struct hsmca_der *d, const char *url);
@@ -126,9 +129,19 @@ struct hsmca_lint_expect {
 	int path_len; /* -1 none */
 	unsigned ku;
 	time_t issuer_not_after; /* 0 = no issuer limit */
+	/* The issuing CA's certificate (NULL for a root): a CA is issued only
+	 * under its pathLenConstraint, and every name within its
+	 * nameConstraints. */
+	X509 *issuer;
 };
 int hsmca_lint_tbs(const uint8_t *tbs, size_t len, const struct hsmca_lint_expect *ex,
 		   hsmca_error *err);
+/* The same rules by a DER walk of the TBS, without OpenSSL's key decoding
+ * (lint_der.c; for a key already decoded and checked from the same bytes):
+ * the batch's per-certificate lint.  Falls back to hsmca_lint_tbs() for an
+ * issuer with nameConstraints.  Thread-safe. */
+int hsmca_lint_tbs_der(const uint8_t *tbs, size_t len, const struct hsmca_lint_expect *ex,
+		       hsmca_error *err);
 
 /* Re-parse a finished certificate with OpenSSL and check its signature with
  * `issuer_pub` (the key's own for a root).  Returns the parsed X509 in *out

@@ -70,6 +70,10 @@ struct hsmca_profile_def {
 	bool o_from_csr;                  /* allow O values from CSR / --subject
 					   * (never together with fixed O values) */
 	int min_rsa_bits;                 /* 2048 default, 3072 for a CA */
+	/* "" or the purpose of the CAs this profile is meant for
+	 * ("kubernetes-access", "talos-access"): a CA marked for a purpose
+	 * issues only with that purpose's profiles (issue.c). */
+	char purpose[24];
 };
 
 /* Load and validate the profile file at `path` (at most
