@@ -280,4 +280,35 @@ it_ok "$HSMCA" crl root --out /dev/null >/dev/null
 [[ -L /dev/stdout && -c /dev/null ]] && it_pass "/dev/stdout is still a link, /dev/null a device" ||
 	it_fail "hsmca replaced /dev/stdout or /dev/null"
 
+# --- 3. bounded YAML from the command line -----------------------------------
+# An 837-byte talm node file whose body is an alias bomb (10^8 leaves) and a
+# 1 MB talosconfig of nested flow collections: refused with the reason, and
+# no rotation begins.  (No time is asserted; the report measures it.)
+mkdir -p "$WORK/proj/nodes" "$WORK/proj/templates"
+printf 'name: hostile\n' >"$WORK/proj/Chart.yaml"
+"$IT_PYTHON" - "$WORK/proj/nodes/n1.yaml" "$WORK/tc-deep.yaml" <<'PYEOF'
+import sys
+s = ('# talm: nodes=["192.0.2.4"], endpoints=["192.0.2.4"], '
+     'templates=["templates/controlplane.yaml"]\nmachine:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n')
+for i in range(1, 9):
+    s += '  a%d: &a%d [%s]\n' % (i, i, ','.join(['*a%d' % (i - 1)] * 10))
+s += '  certSANs: [*a8]\n#'
+s += '#' * (836 - len(s)) + '\n'
+open(sys.argv[1], 'w').write(s)
+pre = 'context: a\ncontexts: '
+n = (1000000 - len(pre) - 1) // 2
+open(sys.argv[2], 'w').write(pre + '[' * n + ']' * n + '\n')
+PYEOF
+it_assert_eq "837 1000000" "$(stat -c %s "$WORK/proj/nodes/n1.yaml") $(stat -c %s "$WORK/tc-deep.yaml")" \
+	"the bombs are 837 bytes and 1 MB"
+it_expect_fail 1 "$WORK/proj/nodes/n1.yaml: YAML aliases are not accepted" \
+	"$HSMCA" -f "$WORK/proj/nodes/n1.yaml" rotate-ca
+it_expect_fail 1 "$WORK/proj/nodes/n1.yaml: YAML aliases are not accepted" \
+	"$HSMCA" -f "$WORK/proj/nodes/n1.yaml" rotate-ca --dry-run=false
+it_expect_fail 1 "parse $WORK/tc-deep.yaml: line 2: flow collections nested deeper than 64 levels" \
+	"$HSMCA" rotate-ca --talosconfig "$WORK/tc-deep.yaml" --control-plane-nodes 192.0.2.1 \
+	--endpoints 192.0.2.1 --dry-run=false
+out=$(it_ok "$HSMCA" rotate status)
+it_assert_contains "$out" "no rotation in progress" "the refused inputs began no rotation"
+
 it_summary
