@@ -11,6 +11,8 @@
 
 #include <p11-kit/p11-kit.h>
 
+#include "common/secure_path.h"
+
 #ifndef HSMCA_P11_MODULE_PATH
 #define HSMCA_P11_MODULE_PATH "/usr/lib/x86_64-linux-gnu/pkcs11"
 #endif
@@ -116,6 +118,12 @@ int hsmca_module_open(const char *path_or_name, hsmca_module **out, hsmca_error 
 	}
 	if (!S_ISREG(st.st_mode)) {
 		hsmca_error_set(err, "cannot load PKCS#11 module %s: not a regular file", m->path);
+		goto fail;
+	}
+	/* Code we are about to run with the PIN: it and its directories must be
+	 * yours or root's and writable by nobody else. */
+	if (hsmca_secure_path(m->path, false, err) != 0) {
+		hsmca_error_prefix(err, "cannot load PKCS#11 module %s", m->path);
 		goto fail;
 	}
 	m->is_tpm = hsmca_tpm_module_path(m->path);

@@ -10,6 +10,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "common/secure_path.h"
 #include "common/util.h"
 #include "pinshare/pinshare.h"
 
@@ -152,6 +153,12 @@ int hsmca_pin_read(const char *source, const char *prompt, struct hsmca_pin *pin
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			hsmca_error_errno(err, "pin source '%s': cannot open %s", source, path);
+			goto out;
+		}
+		/* A PIN file others can read, or replace, is refused (StrictModes). */
+		if (hsmca_secure_secret_fd(fd, path, err) != 0) {
+			hsmca_error_prefix(err, "pin source '%s'", source);
+			close(fd);
 			goto out;
 		}
 		ret = pin_from_fd(fd, source, pin, err);

@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 
 #include "common/fsutil.h"
+#include "common/secure_path.h"
 #include "common/util.h"
 #include "pinshare/pinshare.h"
 
@@ -100,6 +101,24 @@ static bool dir_empty(const char *path)
 	return empty;
 }
 
+/* A state directory about to be made: the directories it is made in must
+ * pass the StrictModes check too, from the deepest one that exists. */
+static int check_new_home(const char *home, hsmca_error *err)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	if (hsmca_path_join(buf, sizeof(buf), err, "%s", home) != 0)
+		return -1;
+	while ((slash = strrchr(buf, '/')) != NULL && slash != buf) {
+		*slash = '\0';
+		if (stat(buf, &st) == 0)
+			return hsmca_secure_path(buf, true, err);
+	}
+	return hsmca_secure_path(slash ? "/" : ".", true, err);
+}
+
 static void usage_init(void)
 {
 	cli_print_synopsis(stdout, "init");
@@ -182,6 +201,10 @@ int cmd_init(int argc, char **argv)
 		return cli_failf("init: %s is already an hsmca state directory (hsmca.yaml exists); "
 				 "nothing changed", home);
 	if (stat(home, &st) != 0) {
+		if (check_new_home(home, &err) != 0) {
+			hsmca_error_prefix(&err, "init: cannot create %s safely", home);
+			return cli_fail(&err);
+		}
 		if (hsmca_mkdir_p(home, 0700, &err) != 0)
 			return cli_fail(&err);
 		home_made = true;

@@ -13,9 +13,14 @@
  * error naming the limit.  Caller frees *out with free(). */
 int hsmca_read_file(const char *path, size_t max, uint8_t **out, size_t *len, hsmca_error *err);
 
-/* Write `data` to `path` atomically: temporary file in the same directory,
- * fsync, rename, fsync of the directory.  `mode` applies to the new file.
- * Readers see the old content or the new one, never a mix. */
+/* Write `data` to `path` atomically: a temporary file with a random name in
+ * the same directory, created O_CREAT|O_EXCL|O_NOFOLLOW with its final
+ * `mode` (exactly `mode`, whatever the umask), fsync, renameat over `path`,
+ * fsync of the directory.  Readers see the old content or the new one, never
+ * a mix.  A symbolic link at `path` is refused (except under /dev/), as is
+ * anything but a regular file; a character device or FIFO (/dev/stdout,
+ * /dev/null) is written in place.  Errors name the path.  The one writer
+ * for every output hsmca makes (docs/security.md). */
 int hsmca_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		       hsmca_error *err);
 

@@ -12,9 +12,11 @@
 #include <yaml.h>
 
 #include "common/util.h"
+#include "yaml/ybound.h"
 
 #define KYAML_MAX_DEPTH 32
 #define KYAML_MAX_NODES 20000
+#define KYAML_MAX_BYTES (4u * 1024 * 1024)
 
 struct builder {
 	const char *name;
@@ -197,6 +199,10 @@ int kyaml_load(const void *buf, size_t len, const char *name, struct kyaml **out
 	yaml_event_t ev;
 	int ret = -1, done = 0;
 
+	/* Flow nesting and size bounded before libyaml scans (yaml/ybound.h);
+	 * aliases, depth and node count are refused below. */
+	if (hsmca_yaml_precheck(buf, len, KYAML_MAX_BYTES, b.name, err) != 0)
+		return -1;
 	if (!yaml_parser_initialize(&parser))
 		return hsmca_error_set(err, "%s: cannot initialise the YAML parser", b.name);
 	yaml_parser_set_input_string(&parser, buf, len);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/fsutil.h"
+#include "common/secure_path.h"
 #include "yaml/ytree.h"
 
 int hsmca_home_resolve(const char *flag, char *out, size_t outlen, hsmca_error *err)
@@ -14,13 +15,26 @@ int hsmca_home_resolve(const char *flag, char *out, size_t outlen, hsmca_error *
 	const char *env = getenv("HSMCA_HOME");
 	const char *home = getenv("HOME");
 
+	struct stat st;
+	int rc;
+
 	if (flag && *flag)
-		return hsmca_path_join(out, outlen, err, "%s", flag);
-	if (env && *env)
-		return hsmca_path_join(out, outlen, err, "%s", env);
-	if (home && *home)
-		return hsmca_path_join(out, outlen, err, "%s/.local/share/hsmca", home);
-	return hsmca_error_set(err, "no state directory: set --home or HSMCA_HOME");
+		rc = hsmca_path_join(out, outlen, err, "%s", flag);
+	else if (env && *env)
+		rc = hsmca_path_join(out, outlen, err, "%s", env);
+	else if (home && *home)
+		rc = hsmca_path_join(out, outlen, err, "%s/.local/share/hsmca", home);
+	else
+		return hsmca_error_set(err, "no state directory: set --home or HSMCA_HOME");
+	if (rc != 0)
+		return -1;
+	/* StrictModes: nothing is read from a state directory another user could
+	 * have written (docs/security.md).  A missing one is the caller's case. */
+	if (stat(out, &st) != 0)
+		return 0;
+	if (hsmca_secure_tree(out, err) != 0)
+		return hsmca_error_prefix(err, "state directory %s refused", out);
+	return 0;
 }
 
 bool hsmca_config_exists(const char *home)
@@ -86,6 +100,17 @@ int hsmca_config_load(const char *home, struct hsmca_config *cfg, hsmca_error *e
 		    opt_string(n, "store", cfg->tpm_store, sizeof(cfg->tpm_store), err) != 0 ||
 		    opt_string(n, "tcti", cfg->tpm_tcti, sizeof(cfg->tpm_tcti), err) != 0)
 			goto out;
+	}
+	/* Files the config points at outside the state directory get the same
+	 * rule: the module reads its token store through them. */
+	if (cfg->softhsm2_conf[0] && hsmca_secure_path(cfg->softhsm2_conf, false, err) != 0) {
+		hsmca_error_prefix(err, "%s: software_token.softhsm2_conf refused", path);
+		goto out;
+	}
+	if (cfg->tpm_store[0] && access(cfg->tpm_store, F_OK) == 0 &&
+	    hsmca_secure_path(cfg->tpm_store, true, err) != 0) {
+		hsmca_error_prefix(err, "%s: tpm.store refused", path);
+		goto out;
 	}
 	ret = 0;
 out:

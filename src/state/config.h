@@ -24,7 +24,10 @@ struct hsmca_config {
 };
 
 /* The state directory: `flag` (--home), else $HSMCA_HOME, else
- * $HOME/.local/share/hsmca. */
+ * $HOME/.local/share/hsmca.  If it exists, it and everything in it must pass
+ * hsmca_secure_tree() (owned by you or root, writable by nobody else, and
+ * so every parent up to "/"): otherwise -1 with the offending path and fix.
+ * A directory that does not exist is returned without a check. */
 int hsmca_home_resolve(const char *flag, char *out, size_t outlen, hsmca_error *err);
 
 /* Load <home>/hsmca.yaml strictly (unknown keys are errors with line numbers). */

@@ -300,55 +300,12 @@ int hsmca_talm_talosconfig_path(const char *root, char *out, size_t outlen, hsmc
 
 /* ---- writing */
 
-/* Replace `path` by `data`: temporary file made with mkstemp (O_EXCL, 0600)
- * in the same directory, chmod to `mode`, fsync, rename, fsync dir. */
+/* Replace `path` by `data` through the one safe writer (random O_EXCL
+ * temporary name, final mode at creation, symlinks refused). */
 static int replace_file(const char *path, const void *data, size_t len, mode_t mode,
 			hsmca_error *err)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX];
-	const uint8_t *p = data;
-	size_t left = len;
-	int fd = -1, ret = -1;
-
-	if (hsmca_path_join(tmp, sizeof(tmp), err, "%s.hsmca-XXXXXX", path) != 0 ||
-	    hsmca_path_join(dir, sizeof(dir), err, "%s", path) != 0)
-		return -1;
-	fd = mkstemp(tmp);
-	if (fd < 0)
-		return hsmca_error_errno(err, "cannot create a temporary file beside %s", path);
-	while (left > 0) {
-		ssize_t n = write(fd, p, left);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			hsmca_error_errno(err, "cannot write %s", tmp);
-			goto out;
-		}
-		p += n;
-		left -= (size_t)n;
-	}
-	if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
-		hsmca_error_errno(err, "cannot write %s", tmp);
-		goto out;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		hsmca_error_errno(err, "cannot write %s", tmp);
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		hsmca_error_errno(err, "cannot replace %s", path);
-		goto out;
-	}
-	ret = hsmca_fsync_dir(dirname(dir), err);
-	return ret;
-out:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	return ret;
+	return hsmca_write_atomic(path, data, len, mode, err);
 }
 
 /* A value that may sit unquoted in our YAML: endpoints, nodes, names. */

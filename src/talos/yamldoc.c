@@ -1,8 +1,10 @@
 #include "talos/yamldoc.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
+#include "yaml/ybound.h"
 
 static void wipe_document(yaml_document_t *doc)
 {
@@ -29,6 +31,87 @@ static void wipe_parser(yaml_parser_t *p)
 	}
 }
 
+/* One step of the walk below: a collection and the next child to visit. */
+struct walk {
+	yaml_node_t *n;
+	size_t next;
+};
+
+/* Node id of the i-th child of collection `n` (mapping: key, value, key, …),
+ * or 0 when there is none left. */
+static int child_id(const yaml_node_t *n, size_t i)
+{
+	if (n->type == YAML_SEQUENCE_NODE) {
+		size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+
+		return i < cnt ? n->data.sequence.items.start[i] : 0;
+	}
+	if (n->type == YAML_MAPPING_NODE) {
+		size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+		const yaml_node_pair_t *pr = n->data.mapping.pairs.start + i / 2;
+
+		return i / 2 < cnt ? (i % 2 ? pr->value : pr->key) : 0;
+	}
+	return 0;
+}
+
+/* A document must be a tree of bounded size and depth.  libyaml resolves an
+ * alias to the anchored node's id, so a node reached twice is an alias (an
+ * 837-byte alias bomb is a graph whose walk — same_tree in mconfig.c — is
+ * exponential): refused.  Iterative, each node visited once: linear. */
+static int check_document(yaml_document_t *doc, const char *what, hsmca_error *err)
+{
+	size_t count = (size_t)(doc->nodes.top - doc->nodes.start), depth = 0;
+	struct walk stack[HSMCA_YAML_MAX_DEPTH];
+	uint8_t *seen;
+	yaml_node_t *root = yaml_document_get_root_node(doc);
+	int ret = -1;
+
+	if (!root)
+		return 0;
+	if (count > HSMCA_YAML_MAX_NODES)
+		return hsmca_error_set(err, "parse %s: more than %d YAML nodes", what,
+				       HSMCA_YAML_MAX_NODES);
+	seen = calloc(count + 1, 1);
+	if (!seen)
+		return hsmca_error_set(err, "parse %s: out of memory", what);
+	seen[1] = 1; /* the root is node 1 */
+	stack[depth++] = (struct walk){ root, 0 };
+	while (depth > 0) {
+		struct walk *top = &stack[depth - 1];
+		int id = child_id(top->n, top->next++);
+		yaml_node_t *c;
+
+		if (id == 0) {
+			depth--;
+			continue;
+		}
+		c = yaml_document_get_node(doc, id);
+		if (!c || (size_t)id > count) {
+			hsmca_error_set(err, "parse %s: malformed document", what);
+			goto out;
+		}
+		if (seen[id]) {
+			hsmca_error_set(err, "parse %s: YAML aliases are not accepted (the node at "
+					"line %zu is used twice)", what, c->start_mark.line + 1);
+			goto out;
+		}
+		seen[id] = 1;
+		if (c->type == YAML_SCALAR_NODE)
+			continue;
+		if (depth == HSMCA_YAML_MAX_DEPTH) {
+			hsmca_error_set(err, "parse %s: line %zu: nesting deeper than %d levels", what,
+					c->start_mark.line + 1, HSMCA_YAML_MAX_DEPTH);
+			goto out;
+		}
+		stack[depth++] = (struct walk){ c, 0 };
+	}
+	ret = 0;
+out:
+	free(seen);
+	return ret;
+}
+
 int hsmca_talos_yaml_load(const uint8_t *buf, size_t len, const char *what,
 			  struct hsmca_talos_ydocs *out, hsmca_error *err)
 {
@@ -36,6 +119,8 @@ int hsmca_talos_yaml_load(const uint8_t *buf, size_t len, const char *what,
 	int ret = -1;
 
 	memset(out, 0, sizeof(*out));
+	if (hsmca_yaml_precheck(buf, len, HSMCA_YAML_MAX_BYTES, what, err) != 0)
+		return -1;
 	if (!yaml_parser_initialize(&parser))
 		return hsmca_error_set(err, "parse %s: out of memory", what);
 	yaml_parser_set_input_string(&parser, buf, len);
@@ -64,6 +149,8 @@ int hsmca_talos_yaml_load(const uint8_t *buf, size_t len, const char *what,
 			break;
 		}
 		out->n++;
+		if (check_document(doc, what, err) != 0)
+			goto out;
 	}
 	ret = 0;
 out:

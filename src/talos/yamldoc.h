@@ -17,13 +17,20 @@
 #include "common/error.h"
 
 #define HSMCA_YAML_MAX_DOCS 64
+/* Bounds on every Talos YAML input, including machine configs returned by
+ * nodes (docs/security.md): size, nodes per document, nesting depth.
+ * Aliases are refused; so is flow nesting past HSMCA_YAML_MAX_FLOW_DEPTH. */
+#define HSMCA_YAML_MAX_BYTES (16u * 1024 * 1024)
+#define HSMCA_YAML_MAX_NODES 500000
+#define HSMCA_YAML_MAX_DEPTH 64
 
 struct hsmca_talos_ydocs {
 	yaml_document_t docs[HSMCA_YAML_MAX_DOCS];
 	size_t n;
 };
 
-/* Load every document of `buf`.  `what` names the input in errors
+/* Load every document of `buf`, within the bounds above (refused with a
+ * clear error, in time linear in `len`).  `what` names the input in errors
  * ("machine config", a path).  Free with hsmca_talos_yaml_free even on
  * failure (it is then empty). */
 int hsmca_talos_yaml_load(const uint8_t *buf, size_t len, const char *what,

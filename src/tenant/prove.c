@@ -78,75 +78,11 @@ out:
 	return ret;
 }
 
-/* Replace `path` with `data`, mode 0600: a temporary file made with
- * O_CREAT|O_EXCL (mkostemp) in the same directory, fsync, rename, fsync of
- * the directory.  A symbolic link at `path` is refused, not followed. */
+/* Replace `path` with `data`, mode 0600, through the one safe writer
+ * (random O_EXCL temporary name, mode at creation, symlinks refused). */
 static int write_private_atomic(const char *path, const void *data, size_t len, hsmca_error *err)
 {
-	char dcopy[PATH_MAX], bcopy[PATH_MAX], tmp[PATH_MAX];
-	const char *dir, *base;
-	struct stat st;
-	size_t off = 0;
-	int fd = -1, ret = -1;
-
-	if (lstat(path, &st) == 0) {
-		if (S_ISLNK(st.st_mode))
-			return hsmca_error_set(err, "%s is a symbolic link; refusing to write a secret "
-					       "through it (remove it or choose another --out)", path);
-		if (!S_ISREG(st.st_mode))
-			return hsmca_error_set(err, "%s exists and is not a regular file", path);
-	} else if (errno != ENOENT) {
-		return hsmca_error_errno(err, "%s", path);
-	}
-	if (hsmca_path_join(dcopy, sizeof(dcopy), err, "%s", path) != 0 ||
-	    hsmca_path_join(bcopy, sizeof(bcopy), err, "%s", path) != 0)
-		return -1;
-	dir = dirname(dcopy);
-	base = basename(bcopy);
-	if (hsmca_path_join(tmp, sizeof(tmp), err, "%s/.%s.XXXXXX", dir, base) != 0)
-		return -1;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return hsmca_error_errno(err, "create a temporary file in %s", dir);
-	if (fchmod(fd, 0600) != 0) {
-		hsmca_error_errno(err, "chmod %s", tmp);
-		goto out;
-	}
-	while (off < len) {
-		ssize_t w = write(fd, (const char *)data + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			hsmca_error_errno(err, "write %s", tmp);
-			goto out;
-		}
-		off += (size_t)w;
-	}
-	if (fsync(fd) != 0) {
-		hsmca_error_errno(err, "fsync %s", tmp);
-		goto out;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		hsmca_error_errno(err, "close %s", tmp);
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		hsmca_error_errno(err, "rename %s to %s", tmp, path);
-		goto out;
-	}
-	tmp[0] = '\0';
-	if (hsmca_fsync_dir(dir, err) != 0)
-		goto out;
-	ret = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (tmp[0])
-		unlink(tmp);
-	return ret;
+	return hsmca_write_atomic(path, data, len, 0600, err);
 }
 
 int tenant_write_kubeconfig(struct tctx *t, hsmca_error *err)

@@ -11,6 +11,7 @@
 
 #include "common/fsutil.h"
 #include "common/util.h"
+#include "yaml/ybound.h"
 
 /* ---- messages ---------------------------------------------------------- */
 
@@ -391,6 +392,8 @@ int hsmca_ytree_load(const void *buf, size_t len, const char *name, unsigned fla
 	snprintf(t->name, sizeof(t->name), "%s", name ? name : "");
 	b->t = t;
 	b->flags = flags;
+	if (hsmca_yaml_precheck(buf, len, HSMCA_YTREE_MAX_BYTES, t->name, err) != 0)
+		goto out;
 	if (!yaml_parser_initialize(&parser)) {
 		hsmca_error_set(err, "%s: out of memory initialising the YAML parser", t->name);
 		goto out;

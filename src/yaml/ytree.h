@@ -27,6 +27,7 @@
 
 #define HSMCA_YTREE_MAX_DEPTH 64     /* nested collections */
 #define HSMCA_YTREE_MAX_NODES 20000  /* scalars + collections, keys included */
+#define HSMCA_YTREE_MAX_BYTES (4u * 1024 * 1024) /* any input, also from memory */
 #define HSMCA_YTREE_NAME_MAX 256     /* display name kept in the tree (truncated) */
 
 /* Flags for hsmca_ytree_load(). */

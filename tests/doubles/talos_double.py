@@ -103,6 +103,11 @@ Control endpoint (HTTP, 127.0.0.1, port in ready.json "control"):
         apply_unavailable=n    the next n ApplyConfiguration fail UNAVAILABLE
         apply_internal=1|0     every ApplyConfiguration fails INTERNAL
         clear=1                reset all of N's faults (and bring it up)
+        hostile_config=K       (issue 11) N answers Get(MachineConfig) with a
+                               hostile document instead of its config:
+                               K=alias_bomb (a 10^8-leaf YAML alias bomb)
+                               or deep_flow (200 KB of nested "[[[["); empty
+                               or clear=1 stops it.  Applies are unaffected.
   POST /allow_key?der_sha256=H  do not report that key (SHA-256 of its DER)
                                as a violation: for a test that deliberately
                                sends a new machine CA key (a software swap)
@@ -358,6 +363,22 @@ def b64(data):
 def indent_pem(pem, spaces):
     pad = " " * spaces
     return "".join(pad + line + "\n" for line in pem.decode().strip("\n").split("\n"))
+
+
+def hostile_payload(kind):
+    """Issue 11: what a hostile node could answer to Get(MachineConfig), for
+    tests that the client refuses it quickly.  Not Talos behaviour."""
+    if kind == "alias_bomb":
+        lines = ["version: v1alpha1", "machine:", "  type: worker",
+                 "  a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+        for i in range(1, 9):
+            lines.append("  a%d: &a%d [%s]" % (i, i, ", ".join(["*a%d" % (i - 1)] * 10)))
+        lines.append("  certSANs: [*a8]")
+        return ("\n".join(lines) + "\n").encode()
+    if kind == "deep_flow":
+        n = 100000
+        return b"version: v1alpha1\nmachine: " + b"[" * n + b"]" * n + b"\n"
+    raise ValueError("unknown hostile_config %r" % kind)
 
 
 def render_config(pki, name, role, kube_doc):
@@ -681,6 +702,7 @@ class Node:
         self.unavailable = 0
         self.apply_unavailable = 0
         self.apply_internal = False
+        self.hostile_config = ""  # issue 11: see hostile_payload()
         self.try_timer = None
         self.server_cert_pem = None
         self.server_key_pem = None
@@ -857,6 +879,8 @@ class Node:
                            "resource %s(%s/%s@undefined) doesn't exist" % (typ, ns, rid))
         with self.lock:
             data, version = self.config, self.version
+            if self.hostile_config:
+                data = hostile_payload(self.hostile_config)
         meta = (pb_bytes(1, ns) + pb_bytes(2, typ) + pb_bytes(3, rid)
                 + pb_bytes(4, str(version)) + pb_bytes(6, "running"))
         spec = pb_bytes(1, pb_bytes(1, data)) + pb_bytes(2, data)
@@ -1097,6 +1121,7 @@ class Control(http.server.BaseHTTPRequestHandler):
                     n.unavailable = 0
                     n.apply_unavailable = 0
                     n.apply_internal = False
+                    n.hostile_config = ""
                     if not n.up:
                         n.start()
                 if "delay_ms" in p:
@@ -1107,6 +1132,10 @@ class Control(http.server.BaseHTTPRequestHandler):
                     n.apply_unavailable = int(p["apply_unavailable"])
                 if "apply_internal" in p:
                     n.apply_internal = truthy(p["apply_internal"])
+                if "hostile_config" in p:
+                    if p["hostile_config"]:
+                        hostile_payload(p["hostile_config"])  # unknown kind: 500
+                    n.hostile_config = p["hostile_config"]
                 if "down" in p:
                     if truthy(p["down"]) and n.up:
                         n.stop()

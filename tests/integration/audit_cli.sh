@@ -27,7 +27,7 @@ it_assert_contains "$out" "2 lines, hash chain intact" "a fresh state directory 
 
 it_ok "$HSMCA" key generate --label audit-k1 --type ec-p256 >/dev/null
 # The same label again: the failure is recorded too (outcome "failed").
-"$HSMCA" key generate --label audit-k1 --type ec-p256 >/dev/null 2>&1 || true
+it_expect_fail 1 "audit-k1" "$HSMCA" key generate --label audit-k1 --type ec-p256 >/dev/null
 it_ok "$HSMCA" key destroy audit-k1 --yes >/dev/null
 n=$(wc -l <"$LOG")
 out=$(it_ok "$HSMCA" audit verify)

@@ -164,6 +164,16 @@ it_summary() {
 	exit 0
 }
 
+# _it_sanitizer_report RC: 0 if the last command's exit code or stderr is a
+# sanitizer's (HSMCA_SANITIZER_EXIT, set by tests/CMakeLists.txt in the ASan
+# build, or a report on stderr). Such a run is never a pass, whatever the
+# check expected: a halt must not pass for a refusal.
+_it_sanitizer_report() {
+	[[ -n "${HSMCA_SANITIZER_EXIT:-}" && "$1" == "$HSMCA_SANITIZER_EXIT" ]] && return 0
+	grep -qE '^(==[0-9]+==ERROR: [A-Za-z]+Sanitizer|SUMMARY: [A-Za-z]+Sanitizer)|: runtime error: ' \
+		"$IT_ERR" 2>/dev/null
+}
+
 _it_show_output() {
 	printf '  --- stdout ---\n' >&2
 	sed 's/^/  | /' "$IT_OUT" >&2
@@ -177,8 +187,8 @@ it_ok() {
 	_it_need_setup
 	local rc=0
 	"$@" >"$IT_OUT" 2>"$IT_ERR" || rc=$?
-	if ((rc != 0)); then
-		it_fail "$* exited $rc, expected 0" || true
+	if ((rc != 0)) || _it_sanitizer_report "$rc"; then
+		it_fail "$* exited $rc, expected 0 (and no sanitizer report)" || true
 		_it_show_output
 		return 1
 	fi
@@ -186,14 +196,20 @@ it_ok() {
 	it_pass "$*"
 }
 
-# it_expect_fail CODE SUBSTRING CMD...: run CMD, expect exit CODE and
-# SUBSTRING (fixed string; "" for any) in its stderr. Its stdout is left in
-# $IT_OUT.
+# it_expect_fail CODE SUBSTRING CMD...: run CMD, expect exit CODE exactly
+# (1 for "refused", 2 for usage: never just "non-zero") and SUBSTRING (fixed
+# string; "" for any) in its stderr; a sanitizer report always fails. Its
+# stdout is left in $IT_OUT.
 it_expect_fail() {
 	_it_need_setup
 	local want=$1 needle=$2 rc=0
 	shift 2
 	"$@" >"$IT_OUT" 2>"$IT_ERR" || rc=$?
+	if _it_sanitizer_report "$rc"; then
+		it_fail "$* ended in a sanitizer report (exit $rc), not a refusal" || true
+		_it_show_output
+		return 1
+	fi
 	if ((rc != want)) || { [[ -n "$needle" ]] && ! grep -qF -- "$needle" "$IT_ERR"; }; then
 		it_fail "$* exited $rc (expected $want) with stderr containing '$needle'?" || true
 		_it_show_output
