@@ -102,6 +102,8 @@ Control endpoint (HTTP, 127.0.0.1, port in ready.json "control"):
         unavailable=n          the next n calls to N fail UNAVAILABLE
         apply_unavailable=n    the next n ApplyConfiguration fail UNAVAILABLE
         apply_internal=1|0     every ApplyConfiguration fails INTERNAL
+        yaml_spec_only=1|0     COSI Get answers with Spec.yaml_spec only (no
+                               proto_spec): the config as a YAML string
         clear=1                reset all of N's faults (and bring it up)
   POST /allow_key?der_sha256=H  do not report that key (SHA-256 of its DER)
                                as a violation: for a test that deliberately
@@ -640,6 +642,20 @@ def private_keys_in(data):
 
 # ---------------------------------------------------------------- nodes
 
+class _LiteralDumper(yaml.SafeDumper):
+    pass
+
+
+_LiteralDumper.add_representer(
+    str, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", v, style="|" if "\n" in v else None))
+
+
+def yaml_string(data):
+    """The config bytes as a YAML string document (a "|" block), as Go's
+    yaml.Marshal writes a multi-line string."""
+    return yaml.dump(data.decode(), Dumper=_LiteralDumper, width=1 << 20).encode()
+
+
 class RpcError(Exception):
     def __init__(self, code, details):
         super().__init__(details)
@@ -681,6 +697,7 @@ class Node:
         self.unavailable = 0
         self.apply_unavailable = 0
         self.apply_internal = False
+        self.yaml_spec_only = False
         self.try_timer = None
         self.server_cert_pem = None
         self.server_key_pem = None
@@ -787,7 +804,7 @@ class Node:
     def faults(self):
         return {"delay_ms": self.delay_ms, "unavailable": self.unavailable,
                 "apply_unavailable": self.apply_unavailable,
-                "apply_internal": self.apply_internal}
+                "apply_internal": self.apply_internal, "yaml_spec_only": self.yaml_spec_only}
 
     def summary(self):
         with self.lock:
@@ -859,7 +876,13 @@ class Node:
             data, version = self.config, self.version
         meta = (pb_bytes(1, ns) + pb_bytes(2, typ) + pb_bytes(3, rid)
                 + pb_bytes(4, str(version)) + pb_bytes(6, "running"))
-        spec = pb_bytes(1, pb_bytes(1, data)) + pb_bytes(2, data)
+        # proto_spec: MachineConfigSpec{yaml_marshalled}; yaml_spec: the YAML
+        # encoding of the spec, which for a MachineConfig is the config as a
+        # string (cosi-project/runtime pkg/resource/protobuf/resource.go,
+        # siderolabs/talos pkg/machinery/resources/config/machine_config.go).
+        spec = pb_bytes(2, yaml_string(data))
+        if not self.yaml_spec_only:
+            spec = pb_bytes(1, pb_bytes(1, data)) + spec
         return pb_bytes(1, pb_bytes(1, meta) + pb_bytes(2, spec))
 
     def rpc_apply(self, req, via):
@@ -1097,6 +1120,7 @@ class Control(http.server.BaseHTTPRequestHandler):
                     n.unavailable = 0
                     n.apply_unavailable = 0
                     n.apply_internal = False
+                    n.yaml_spec_only = False
                     if not n.up:
                         n.start()
                 if "delay_ms" in p:
@@ -1107,6 +1131,8 @@ class Control(http.server.BaseHTTPRequestHandler):
                     n.apply_unavailable = int(p["apply_unavailable"])
                 if "apply_internal" in p:
                     n.apply_internal = truthy(p["apply_internal"])
+                if "yaml_spec_only" in p:
+                    n.yaml_spec_only = truthy(p["yaml_spec_only"])
                 if "down" in p:
                     if truthy(p["down"]) and n.up:
                         n.stop()

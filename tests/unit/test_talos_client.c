@@ -622,6 +622,23 @@ static void test_get_config_keys(void **state)
 	assert_false(has_machine_ca_key(y, n));
 }
 
+/* Spec.yaml_spec is the YAML encoding of the config string (a "|" block):
+ * decoded, it is byte for byte what proto_spec carries. */
+static void test_get_config_yaml_spec(void **state)
+{
+	hsmca_talos_client *cl = client(&admin, "cp1");
+	uint8_t *a, *b;
+	size_t na, nb;
+
+	(void)state;
+	a = get_config(cl, "w1", &na);
+	fault("node=w1&yaml_spec_only=1");
+	b = get_config(cl, "w1", &nb);
+	assert_int_equal(na, nb);
+	assert_memory_equal(a, b, na);
+	assert_true(nb > 2 && memcmp(b, "|", 1) != 0 && memcmp(b, "version:", 8) == 0);
+}
+
 static void test_reader_role(void **state)
 {
 	hsmca_talos_client *cl = client(&reader, "cp2");
@@ -993,6 +1010,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		TEST(test_version_direct_and_proxied),
 		TEST(test_get_config_keys),
+		TEST(test_get_config_yaml_spec),
 		TEST(test_reader_role),
 		TEST(test_accepted_ca_add_then_remove),
 		TEST(test_unavailable_retried),
