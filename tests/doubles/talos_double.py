@@ -102,6 +102,12 @@ Control endpoint (HTTP, 127.0.0.1, port in ready.json "control"):
         unavailable=n          the next n calls to N fail UNAVAILABLE
         apply_unavailable=n    the next n ApplyConfiguration fail UNAVAILABLE
         apply_internal=1|0     every ApplyConfiguration fails INTERNAL
+        version=vX.Y.Z         the node's Version tag from now on (below v1.7.0
+                               it refuses configs carrying acceptedCAs)
+        stubborn=1|0           the node keeps trusting (for new TLS
+                               handshakes) every machine CA / accepted CA its
+                               config ever listed: a node that does not
+                               apply a removal
         yaml_spec_only=1|0     COSI Get answers with Spec.yaml_spec only (no
                                proto_spec): the config as a YAML string
         clear=1                reset all of N's faults (and bring it up)
@@ -1182,6 +1188,10 @@ class Control(http.server.BaseHTTPRequestHandler):
                     n.apply_unavailable = int(p["apply_unavailable"])
                 if "apply_internal" in p:
                     n.apply_internal = truthy(p["apply_internal"])
+                if "version" in p:
+                    if not re.match(r"^v\d+\.\d+\.\d+$", str(p["version"])):
+                        return self._send(400, {"error": "version must be vX.Y.Z"})
+                    n.tag = str(p["version"])
                 if "stubborn" in p:
                     n.stubborn = truthy(p["stubborn"])
                     n.served = None  # the next handshake takes the new CA set

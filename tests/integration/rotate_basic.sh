@@ -425,11 +425,16 @@ def probe(ready, tc):
     pem = lambda k: base64.b64decode(ctx[k])
     creds = grpc.ssl_channel_credentials(pem("ca"), pem("key").replace(b"ED25519 PRIVATE KEY", b"PRIVATE KEY"), pem("crt"))
     out = {}
+    ep = ctx.get("endpoints", [None])[0]
     for n in ready["nodes"]:
-        ch = grpc.secure_channel("%s:%d" % (n["ip"], n["port"]), creds, options=[("grpc.use_local_subchannel_pool", 1)])
+        # A node without a listener of its own: through the endpoint, as talosctl.
+        direct = n.get("direct", True)
+        ch = grpc.secure_channel("%s:%d" % (n["ip"], n["port"]) if direct else ep, creds,
+                                 options=[("grpc.use_local_subchannel_pool", 1)])
         try:
             ch.unary_unary("/machine.MachineService/Version", request_serializer=lambda x: x,
-                           response_deserializer=lambda x: x)(b"", timeout=10)
+                           response_deserializer=lambda x: x)(
+                b"", timeout=10, metadata=None if direct else (("node", n["ip"]),))
             out[n["name"]] = "ok"
         except grpc.RpcError as e:
             out[n["name"]] = "refused" if e.code() == grpc.StatusCode.UNAVAILABLE else e.code().name
