@@ -45,18 +45,24 @@ What it implements faithfully (see /work/shared/reference/talos.md):
   * Roles from the client certificate's Organization: Version needs any os:*
     role, ApplyConfiguration and Get need os:admin, else PERMISSION_DENIED
     "not authorized".
-  * The `node` metadata: a control-plane node dispatches the call to the
-    named node (matched by node name; all nodes share 127.0.0.1, so names
-    stand in for addresses); a worker refuses to proxy (FAILED_PRECONDITION);
-    a value with a port is INVALID_ARGUMENT; an unknown or down target is
-    UNAVAILABLE.  The caller's role is checked by the receiving node, as apid
-    does; the target's client-CA set is not consulted for proxied calls.
+  * The `node` metadata, routed as apid's director does: a control plane
+    proxies to the named node (matched by address, or by name standing in
+    for a host name); a worker serves a value naming itself and answers
+    anything else PERMISSION_DENIED "no request forwarding"; a value with a
+    port is INTERNAL 'invalid target'; an unknown or down target is
+    UNAVAILABLE; `proxyfrom` is served locally.  Proxied Version/Apply
+    replies carry metadata.hostname = the node value.  The caller's role and
+    certificate are checked by the receiving node, as apid does; the
+    target's client-CA set is not consulted for proxied calls.
+  * Per-node address, reach and version (--spec fields ip, direct,
+    version): a node with direct=false has no listener and is reachable
+    only through an endpoint; below v1.7.0 acceptedCAs are refused.
   * ApplyConfiguration checks: the data parses as YAML (all documents); it
     has a v1alpha1 document; machine.type is unchanged; a control plane keeps
     a non-empty machine.ca.key, a worker has none; every accepted CA entry is
     a PEM certificate.  Modes AUTO(1), NO_REBOOT(2), TRY(4, reverted after
-    try_mode_timeout, default 60 s) are accepted; REBOOT(0) is refused
-    (INVALID_ARGUMENT), STAGED(3) is UNIMPLEMENTED here.  dry_run validates
+    try_mode_timeout, default 60 s) are accepted; REBOOT(0) is UNIMPLEMENTED
+    (as outside maintenance mode), STAGED(3) is UNIMPLEMENTED here.  dry_run validates
     only.  A stored config bumps the node's config version.
 
 Kubernetes side (for a Kubernetes API double that plays kube-apiserver on
