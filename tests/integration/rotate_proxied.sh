@@ -114,6 +114,17 @@ it_assert_eq 1 "$rc" "rotation with a node that keeps trusting the old CA: exit 
 # endpoint accepts the old credential), whichever is reported first.
 grep -Eq "prove-revoked.*(node 127.0.0.11 still accepts a credential signed by the old access CA|its endpoint accepts a certificate of the old access CA)" "$ROT_ERR" &&
 	it_pass "stopped in prove-revoked: the old CA is still accepted" || it_fail "stubborn: $(tail -3 "$ROT_ERR")"
+# cp1 itself, the only node with a direct route, must have failed its own
+# refusal proof on a fresh direct connection (the journal keeps every node's
+# failure): the endpoint check of the nodes behind it is not that proof.
+"$PY" -c 'import json,sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()][1:]
+assert any(e.get("ev") == "fail" and e.get("step_name") == "prove-revoked"
+           and e.get("addr", "").startswith("127.0.0.11:")
+           and "still accepts a credential signed by the old access CA on a fresh connection" in e.get("error", "")
+           for e in ev), [e for e in ev if e.get("ev") == "fail"]' "$HSMCA_HOME/rotate/journal" &&
+	it_pass "cp1 (direct) failed its own proof: it accepts the old CA on a fresh direct connection" ||
+	it_fail "no direct refusal failure journaled for cp1"
 rot_keys | grep -qw talos-access-g2-key && it_pass "the old key talos-access-g2-key is still in the token" ||
 	it_fail "old key destroyed: $(rot_keys)"
 "$HSMCA" --json rotate status >"$WORK/st.json" 2>/dev/null
