@@ -522,6 +522,49 @@ int hsmca_key_destroy(hsmca_key *k, hsmca_error *err)
 	return 0;
 }
 
+int hsmca_key_destroy_label(hsmca_token *t, const char *label, size_t *n_destroyed,
+			    hsmca_error *err)
+{
+	CK_ATTRIBUTE tmpl[] = { { CKA_LABEL, (void *)label, strlen(label) } };
+	CK_OBJECT_HANDLE found[FIND_MAX], byid[FIND_MAX];
+	CK_ULONG count = 0, nid, i, j;
+	size_t done = 0;
+	CK_RV rv;
+
+	if (find_objects(t, tmpl, 1, found, &count, err) != 0)
+		return -1;
+	/* Key objects of the same pair carry one CKA_ID (hsmca_key_generate
+	 * sets label and ID on both halves; a token may have dropped a label). */
+	for (i = 0; i < count; i++) {
+		uint8_t id[64];
+		long idlen = get_attr(t, found[i], CKA_ID, id, sizeof(id));
+		CK_ATTRIBUTE q[] = { { CKA_ID, id, idlen > 0 ? (CK_ULONG)idlen : 0 } };
+
+		if (idlen <= 0 || find_objects(t, q, 1, byid, &nid, err) != 0)
+			continue;
+		for (j = 0; j < nid; j++) {
+			CK_ULONG k;
+			bool seen = false;
+
+			for (k = 0; k < count; k++)
+				seen = seen || found[k] == byid[j];
+			if (!seen && count < FIND_MAX)
+				found[count++] = byid[j];
+		}
+	}
+	for (i = 0; i < count; i++) {
+		rv = t->fns->C_DestroyObject(t->session, found[i]);
+		if (rv != CKR_OK && rv != CKR_OBJECT_HANDLE_INVALID)
+			return hsmca_token_error(t, err, rv, "destroy an incomplete object labelled "
+							     "'%s' on token '%s'", label,
+						 t->info.label);
+		done++;
+	}
+	if (n_destroyed)
+		*n_destroyed = done;
+	return 0;
+}
+
 /* ---- generation -------------------------------------------------------- */
 
 static int check_mechanism(hsmca_token *t, enum hsmca_key_type type, CK_MECHANISM_TYPE mech,

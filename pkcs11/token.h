@@ -202,6 +202,15 @@ int hsmca_key_label_exists(hsmca_token *t, const char *label, bool *exists, hsmc
 /* All private keys on the token.  *out malloc'ed. */
 int hsmca_key_list(hsmca_token *t, struct hsmca_key_info **out, size_t *n, hsmca_error *err);
 
+/* Destroy every object labelled `label` and every key object sharing a
+ * CKA_ID with one of them: what a process killed inside C_GenerateKeyPair
+ * (or between generation and use) can leave, e.g. SoftHSM2 persisting the
+ * public half of a pair without the private half.  Only for labels the
+ * caller knows no finished work uses.  *n_destroyed (may be NULL) gets the
+ * count.  Errors name the token and the CKR code. */
+int hsmca_key_destroy_label(hsmca_token *t, const char *label, size_t *n_destroyed,
+			    hsmca_error *err);
+
 /* Destroy the private key, its public key and nothing else. */
 int hsmca_key_destroy(hsmca_key *k, hsmca_error *err);
 void hsmca_key_free(hsmca_key *k);

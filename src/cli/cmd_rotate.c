@@ -176,12 +176,18 @@ static void print_plan(const struct hsmca_rot_plan *p, const struct hsmca_rot_pr
 		printf("\n");
 		if (v->error[0])
 			printf("       UNREACHABLE OR REFUSED: %s\n", v->error);
-		else
+		else {
 			printf("       Talos %s, machine.type %s%s, %zu accepted CA(s)%s\n", v->version,
 			       v->live_type, v->role_ok ? "" : " (MISMATCH)", v->n_accepted,
 			       p->old_ca[0] ? (v->trusts_old ? ", current access CA listed"
 							    : ", current access CA NOT listed")
 					    : "");
+			if (v->reach[0])
+				printf("       reached %s; proofs: %s\n", v->reach,
+				       v->direct ? "fresh direct TLS connection"
+						 : "config read back (no direct route; the endpoint "
+						   "authenticates proxied calls)");
+		}
 	}
 	printf("\nSteps (each journaled before and after; --resume continues, --abort rolls back "
 	       "before step 5):\n");
@@ -247,6 +253,9 @@ static void print_plan_json(const struct hsmca_rot_plan *p, const struct hsmca_r
 		json_object_object_add(n, "version", json_object_new_string(v->version));
 		json_object_object_add(n, "machine_type", json_object_new_string(v->live_type));
 		json_object_object_add(n, "trusts_current_ca", json_object_new_boolean(v->trusts_old));
+		json_object_object_add(n, "reach", json_object_new_string(v->reach));
+		json_object_object_add(n, "proof", json_object_new_string(
+			v->error[0] ? "" : v->direct ? "direct-tls" : "config-read-back"));
 		json_object_object_add(n, "error", json_object_new_string(v->error));
 		json_object_array_add(a, n);
 	}

@@ -176,6 +176,8 @@ json_object *hsmca_rot_plan_to_json(const struct hsmca_rot_plan *p)
 		json_object_object_add(n, "api", json_object_new_string(p->nodes[i].api));
 		json_object_object_add(n, "api_tls_name",
 				       json_object_new_string(p->nodes[i].api_tls_name));
+		json_object_object_add(n, "via", json_object_new_string(p->nodes[i].via));
+		json_object_object_add(n, "dial", json_object_new_string(p->nodes[i].dial));
 		json_object_array_add(nodes, n);
 	}
 	json_object_object_add(o, "nodes", nodes);
@@ -290,8 +292,12 @@ int hsmca_rot_plan_from_json(json_object *o, struct hsmca_rot_plan *p, hsmca_err
 		    get_str(e, "file", nd->file, sizeof(nd->file), err) != 0 ||
 		    get_str(e, "role_from", nd->role_from, sizeof(nd->role_from), err) != 0 ||
 		    opt_str(e, "api", nd->api, sizeof(nd->api), err) != 0 ||
-		    opt_str(e, "api_tls_name", nd->api_tls_name, sizeof(nd->api_tls_name), err) != 0)
+		    opt_str(e, "api_tls_name", nd->api_tls_name, sizeof(nd->api_tls_name), err) != 0 ||
+		    opt_str(e, "via", nd->via, sizeof(nd->via), err) != 0 ||
+		    opt_str(e, "dial", nd->dial, sizeof(nd->dial), err) != 0)
 			goto fail;
+		if (!nd->dial[0]) /* journals from before reach.c: direct */
+			snprintf(nd->dial, sizeof(nd->dial), "%s", nd->addr);
 		nd->role = strcmp(role, "controlplane") == 0 ? HSMCA_ROT_CONTROLPLANE : HSMCA_ROT_WORKER;
 	}
 	p->n_nodes = n;
@@ -765,6 +771,14 @@ int hsmca_rot_plan_build(const struct hsmca_rot_options *o, struct hsmca_rot_pla
 			hsmca_error_set(err, "out of memory");
 			goto out;
 		}
+		/* Calls go to endpoints in talosctl's precedence, the talm modeline
+		 * standing in for the --endpoints flag as talm passes it. */
+		if (hsmca_rot_assign_reach(p, o->endpoints ? o->endpoints
+					   : have_nf && nf.ml.endpoints && nf.ml.endpoints[0]
+						   ? nf.ml.endpoints : eps, err) != 0)
+			goto out;
+	} else if (hsmca_rot_assign_reach(p, NULL, err) != 0) {
+		goto out;
 	}
 
 	/* access CA generations */

@@ -141,6 +141,23 @@ int hsmca_rot_preview(struct hsmca_session *s, const struct hsmca_rot_plan *plan
 	ic.old_pem = old_pem;
 	ic.views = out->nodes;
 	hsmca_rot_pool(plan->n_nodes, plan->parallel, inspect_one, &ic);
+	/* machine.acceptedCAs and cluster.acceptedCAs exist since Talos v1.7.0;
+	 * an older node refuses the whole config ("unknown keys found during
+	 * decoding") only once a real run is under way: refuse here instead. */
+	for (i = 0; i < plan->n_nodes; i++) {
+		const struct hsmca_rot_node_view *v = &out->nodes[i];
+		unsigned maj = 0, min = 0;
+
+		if (v->error[0])
+			continue;
+		if (sscanf(v->version, "v%u.%u", &maj, &min) != 2)
+			problem(out, "node %s reports Talos version \"%s\", which hsmca cannot read: "
+				     "accepted CAs need v1.7.0 or later", plan->nodes[i].addr, v->version);
+		else if (maj < 1 || (maj == 1 && min < 7))
+			problem(out, "node %s runs Talos %s: accepted CAs (machine.acceptedCAs, "
+				     "cluster.acceptedCAs) need Talos v1.7.0 or later; upgrade it first",
+				plan->nodes[i].addr, v->version);
+	}
 	for (i = 0; i < plan->n_nodes; i++) {
 		const struct hsmca_rot_node_view *v = &out->nodes[i];
 

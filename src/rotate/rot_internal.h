@@ -96,6 +96,13 @@ int hsmca_rot_plan_copy(struct hsmca_rot_plan *dst, const struct hsmca_rot_plan 
 int hsmca_rot_plan_kube(const struct hsmca_rot_options *o, struct hsmca_rot_plan *p,
 			hsmca_error *err);
 
+/* ---- how nodes are reached (reach.c) ----
+ * For every node: direct (its address carries a port, or it is itself one
+ * of the endpoints) at `dial`; otherwise through the endpoints in `via`
+ * with `node: <addr>` metadata, and `dial` is its address on the default
+ * port, tried only for the stronger direct proofs. */
+int hsmca_rot_assign_reach(struct hsmca_rot_plan *p, char *const *endpoints, hsmca_error *err);
+
 /* ---- access CA store (access.c) ---- */
 
 /* <home>/<target>/access-ca: the current access CA name ("" if none). */

@@ -67,6 +67,10 @@ struct hsmca_rot_node {
 	char role_from[64];     /* where the role came from, for the plan */
 	char api[256];          /* kubernetes target: this node's kube-apiserver URL */
 	char api_tls_name[254]; /* ... and the name its certificate is checked for, or "" */
+	/* How the Talos API reaches it (reach.c), as talosctl does: */
+	char via[1024];         /* endpoints, comma-separated, that proxy calls to it with
+				 * `node: <addr>` metadata; "" = called directly at `dial` */
+	char dial[256];         /* where a direct TLS connection goes (its own apid) */
 };
 
 /* What the command line gathered.  NULL-terminated string arrays; NULL = not
@@ -175,6 +179,9 @@ struct hsmca_rot_node_view {
 	bool role_ok;
 	size_t n_accepted;    /* entries in the accepted-CA list */
 	bool trusts_old, trusts_new;
+	char reach[320];      /* "direct at …" / "through <endpoint> (node metadata …)" */
+	bool direct;          /* a fresh direct TLS connection works: the proofs use it;
+			       * else they read the node's config back */
 	char error[512];
 };
 

@@ -3,9 +3,11 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int hsmca_rot_status(const char *home, const char *target, struct hsmca_rot_status *st,
 		     hsmca_error *err)
@@ -14,6 +16,7 @@ int hsmca_rot_status(const char *home, const char *target, struct hsmca_rot_stat
 	char dir[PATH_MAX];
 	DIR *d;
 	struct dirent *e;
+	struct timespec newest = { 0, 0 };
 	size_t i, k;
 
 	memset(st, 0, sizeof(*st));
@@ -24,14 +27,28 @@ int hsmca_rot_status(const char *home, const char *target, struct hsmca_rot_stat
 		return -1;
 	d = opendir(dir);
 	if (d) {
-		/* Ids start with a UTC timestamp: the greatest name is the newest. */
+		/* Ids start with a second-resolution time and end in random hex:
+		 * two rotations of the same second do not sort by name.  The
+		 * journal is last written when its rotation ends, so its mtime
+		 * (nanoseconds) orders them; the name only breaks exact ties. */
 		while ((e = readdir(d))) {
 			size_t l = strlen(e->d_name);
+			struct stat sb;
+			bool newer;
 
-			if (l > 8 && strcmp(e->d_name + l - 8, ".journal") == 0 &&
-			    strcmp(e->d_name, st->last_finished) > 0 && l - 8 < sizeof(st->last_finished))
+			if (l <= 8 || strcmp(e->d_name + l - 8, ".journal") != 0 ||
+			    l - 8 >= sizeof(st->last_finished) ||
+			    fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+				continue;
+			newer = sb.st_mtim.tv_sec != newest.tv_sec ? sb.st_mtim.tv_sec > newest.tv_sec
+				: sb.st_mtim.tv_nsec != newest.tv_nsec
+					? sb.st_mtim.tv_nsec > newest.tv_nsec
+					: strncmp(e->d_name, st->last_finished, l - 8) > 0;
+			if (!st->last_finished[0] || newer) {
+				newest = sb.st_mtim;
 				snprintf(st->last_finished, sizeof(st->last_finished), "%.*s", (int)(l - 8),
 					 e->d_name);
+			}
 		}
 		closedir(d);
 	} else if (errno != ENOENT) {

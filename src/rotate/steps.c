@@ -167,11 +167,17 @@ static int probe_until(struct hsmca_rot *r, const struct hsmca_rot_node *n, cons
 		       bool want_accept, char *info, size_t infolen, hsmca_error *err)
 {
 	double end = mono_now() + hsmca_rot_settle_seconds(r->t);
+	int (*probe)(const struct hsmca_rot_node *, const void *, char *, size_t, hsmca_error *) =
+		r->t->probe_direct ? r->t->probe_direct : r->t->probe;
 
 	for (;;) {
 		hsmca_error e = { "", 0 };
-		int rc = r->t->probe(n, creds, info, infolen, &e);
+		int rc = probe(n, creds, info, infolen, &e);
 
+		if (rc != 0 && e.code == HSMCA_ROT_E_NO_DIRECT) {
+			*err = e;
+			return -1;
+		}
 		if (want_accept) {
 			if (rc == 0)
 				return 0;
@@ -206,6 +212,7 @@ struct step_ctx {
 	void *probe;       /* old-CA probe credential, or NULL */
 	char *ca_pem;      /* the CA certificate the step adds or removes */
 	char *old_pem;
+	char *new_pem;     /* the new access CA certificate (read-back proofs) */
 };
 
 static void step_ctx_clear(struct hsmca_rot *r, struct step_ctx *c)
@@ -216,6 +223,7 @@ static void step_ctx_clear(struct hsmca_rot *r, struct step_ctx *c)
 		r->t->creds_free(c->probe);
 	free(c->ca_pem);
 	free(c->old_pem);
+	free(c->new_pem);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -292,21 +300,28 @@ static int destroy_orphan_key(struct hsmca_rot *r, const char *label, hsmca_erro
 	hsmca_key *k = NULL;
 	char uri[1024] = "";
 	bool exists = false;
+	size_t n = 0;
 	int ret = -1;
 
 	if (hsmca_key_label_exists(r->s->token, label, &exists, err) != 0)
 		return -1;
 	if (!exists)
 		return 0;
-	if (hsmca_key_find(r->s->token, label, &k, err) != 0)
-		return -1;
-	hsmca_key_uri(k, uri, sizeof(uri), NULL);
-	if (hsmca_key_destroy(k, err) != 0)
+	/* A whole pair, a private key alone, a public key alone (SoftHSM2
+	 * persists the halves of a pair separately, so a kill inside
+	 * C_GenerateKeyPair can leave one): all by label and ID. */
+	if (hsmca_key_find(r->s->token, label, &k, NULL) == 0)
+		hsmca_key_uri(k, uri, sizeof(uri), NULL);
+	else
+		snprintf(uri, sizeof(uri), "label %s (no private key)", label);
+	if (hsmca_key_destroy_label(r->s->token, label, &n, err) != 0)
 		goto out;
 	{
+		char count[32];
 		const char *kv[] = { "reason", "orphan of an interrupted prepare (no certificate was "
-					       "made with it)", NULL };
+					       "made with it)", "objects", count, NULL };
 
+		snprintf(count, sizeof(count), "%zu", n);
 		if (audit(r, "destroy", uri, "ok", kv, err) != 0)
 			goto out;
 	}
@@ -483,6 +498,19 @@ out:
 
 /* ---- step 4: verify new ---- */
 
+/* Direct where the node can be dialled, else through its endpoint. */
+static int probe_or_proxied(struct hsmca_rot *r, const struct hsmca_rot_node *n, const void *creds,
+			    hsmca_error *err)
+{
+	if (r->t->probe_direct) {
+		int rc = r->t->probe_direct(n, creds, NULL, 0, err);
+
+		if (rc == 0 || err->code != HSMCA_ROT_E_NO_DIRECT)
+			return rc;
+	}
+	return r->t->probe(n, creds, NULL, 0, err);
+}
+
 static int node_verify_new(struct hsmca_rot *r, size_t i, void *arg, char *done, size_t donelen,
 			   hsmca_error *err)
 {
@@ -490,16 +518,40 @@ static int node_verify_new(struct hsmca_rot *r, size_t i, void *arg, char *done,
 	const struct hsmca_rot_node *n = &r->plan.nodes[i];
 	char tag[128] = "";
 
-	if (probe_until(r, n, c->creds, true, tag, sizeof(tag), err) != 0)
+	if (probe_until(r, n, c->creds, true, tag, sizeof(tag), err) == 0) {
+		snprintf(done, donelen, "proof: fresh direct TLS: new credential accepted (%s)", tag);
+	} else if (err->code != HSMCA_ROT_E_NO_DIRECT) {
 		return -1;
-	snprintf(done, donelen, "new credential accepted (%s)", tag);
+	} else {
+		/* No route to the node's own apid: the endpoint's acceptance (a
+		 * proxied call) plus the node's config read back. */
+		struct hsmca_rot_node_view v;
+		hsmca_error e = { "", 0 };
+		double end = mono_now() + hsmca_rot_settle_seconds(r->t);
+
+		while (r->t->probe(n, c->creds, tag, sizeof(tag), &e) != 0) {
+			if (!r->t->is_refusal(&e) || mono_now() >= end) {
+				*err = e;
+				return hsmca_error_prefix(err, "new credential through the endpoint");
+			}
+			sleep(1);
+		}
+		if (r->t->inspect(n, c->creds, c->old_pem, c->new_pem, &v, err) != 0)
+			return -1;
+		if (!v.trusts_new)
+			return hsmca_error_set(err, "node %s: its machine config read back does not "
+						    "list the new access CA", n->addr);
+		snprintf(done, donelen, "proof: config read back (no direct route to the node): "
+					"new access CA listed; new credential accepted by the endpoint "
+					"(%s)", tag);
+	}
 	if (c->probe) {
 		/* Positive control: the probe credential must work while the old
 		 * CA is still trusted, so its refusal in step 6 means something. */
 		hsmca_error e = { "", 0 };
 		struct hsmca_rot_node_view v;
 
-		if (r->t->probe(n, c->probe, NULL, 0, &e) == 0) {
+		if (probe_or_proxied(r, n, c->probe, &e) == 0) {
 			size_t l = strlen(done);
 
 			snprintf(done + l, donelen - l, "; old-CA probe credential accepted (control)");
@@ -525,7 +577,8 @@ static int step_verify_new(struct hsmca_rot *r, char *note, size_t notelen, hsmc
 	struct step_ctx c = { 0 };
 	int ret = -1;
 
-	if (load_creds_of(r, r->plan.output, r->plan.new_ca, &c.creds, err) != 0)
+	if (load_creds_of(r, r->plan.output, r->plan.new_ca, &c.creds, err) != 0 ||
+	    load_ca_pem(r, r->plan.new_ca, &c.new_pem, NULL, err) != 0)
 		goto out;
 	if (r->plan.old_ca[0] && (load_ca_pem(r, r->plan.old_ca, &c.old_pem, NULL, err) != 0 ||
 				  old_probe_creds(r, &c.probe, err) != 0))
@@ -583,11 +636,33 @@ static int node_prove_revoked(struct hsmca_rot *r, size_t i, void *arg, char *do
 			      size_t donelen, hsmca_error *err)
 {
 	struct step_ctx *c = arg;
+	const struct hsmca_rot_node *n = &r->plan.nodes[i];
+	struct hsmca_rot_node_view v;
+	hsmca_error e = { "", 0 };
 
-	if (probe_until(r, &r->plan.nodes[i], c->probe, false, NULL, 0, err) != 0)
+	if (probe_until(r, n, c->probe, false, NULL, 0, err) == 0) {
+		snprintf(done, donelen, "proof: fresh direct TLS: refused a certificate of %s",
+			 r->plan.old_ca);
+		return 0;
+	}
+	if (err->code != HSMCA_ROT_E_NO_DIRECT)
 		return -1;
-	snprintf(done, donelen, "refused a certificate of %s on a fresh TLS connection",
-		 r->plan.old_ca);
+	/* No route to the node's own apid: its config, read back, must list
+	 * the new access CA and not the old one; and the endpoint that
+	 * proxies to it must refuse the old credential. */
+	if (r->t->inspect(n, c->creds, c->ca_pem, c->new_pem, &v, err) != 0)
+		return -1;
+	if (v.trusts_old || !v.trusts_new)
+		return hsmca_error_set(err, "node %s: its machine config read back %s", n->addr,
+				       v.trusts_old ? "still lists the old access CA"
+						    : "does not list the new access CA");
+	if (r->t->probe(n, c->probe, NULL, 0, &e) == 0 || !r->t->is_refusal(&e))
+		return hsmca_error_set(err, "node %s: its endpoint %s a certificate of the old "
+					    "access CA", n->addr,
+				       e.msg[0] ? "could not be asked whether it refuses" : "accepts");
+	snprintf(done, donelen, "proof: config read back (no direct route to the node): lists "
+				"%s, not %s; the endpoint refused a certificate of %s",
+		 r->plan.new_ca, r->plan.old_ca, r->plan.old_ca);
 	return 0;
 }
 
@@ -600,7 +675,10 @@ static int step_prove_revoked(struct hsmca_rot *r, char *note, size_t notelen, h
 		snprintf(note, notelen, "first adoption: no earlier hsmca access CA to prove revoked");
 		return 1;
 	}
-	if (old_probe_creds(r, &c.probe, err) != 0)
+	if (old_probe_creds(r, &c.probe, err) != 0 ||
+	    load_creds_of(r, r->plan.output, r->plan.new_ca, &c.creds, err) != 0 ||
+	    load_ca_pem(r, r->plan.old_ca, &c.ca_pem, NULL, err) != 0 ||
+	    load_ca_pem(r, r->plan.new_ca, &c.new_pem, NULL, err) != 0)
 		goto out;
 	ret = hsmca_rot_for_nodes(r, HSMCA_ROT_PROVE_REVOKED, node_prove_revoked, &c, err);
 out:

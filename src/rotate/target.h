@@ -23,6 +23,9 @@
 #include "rotate/rotate.h"
 #include "talos/mconfig.h"
 
+/* err->code of probe_direct: no direct route to the node. */
+#define HSMCA_ROT_E_NO_DIRECT 2001
+
 struct hsmca_rot_target {
 	const char *name;           /* "talos", "kubernetes" */
 	const char *title;          /* "Talos API", "Kubernetes API" */
@@ -53,6 +56,12 @@ struct hsmca_rot_target {
 	/* Authenticated no-op call (Version); `info` gets e.g. the version tag. */
 	int (*probe)(const struct hsmca_rot_node *n, const void *creds, char *info, size_t infolen,
 		     hsmca_error *err);
+	/* The same on a fresh DIRECT TLS connection to the node's own apid (a
+	 * proxied probe shows only what the endpoint accepts).  Fails with
+	 * err->code HSMCA_ROT_E_NO_DIRECT when the node cannot be dialled
+	 * directly; NULL when probe is always direct. */
+	int (*probe_direct)(const struct hsmca_rot_node *n, const void *creds, char *info,
+			    size_t infolen, hsmca_error *err);
 	/* Whether a failed probe means the node refused the client certificate. */
 	bool (*is_refusal)(const hsmca_error *err);
 	/* Add (or remove) `ca_pem` in the node's accepted CAs: read the config,

@@ -1,9 +1,12 @@
 /* The Talos API as a rotation target: machine.acceptedCAs on every node,
  * a talosconfig as the credential file, talm node files kept in step.
  *
- * Each node is contacted directly at its address, never through another
- * node: a proxied call is authenticated by the endpoint node, so only a
- * direct TLS handshake shows what the target node itself accepts. */
+ * Nodes are reached as talosctl reaches them (reach.c): directly when the
+ * node is its own endpoint, else through the endpoints with `node`
+ * metadata, failing over from one endpoint to the next.  A proxied call is
+ * authenticated by the ENDPOINT's apid, so it proves nothing about what the
+ * target node itself accepts: the proofs (probe_direct) use a fresh direct
+ * TLS connection wherever one can be made, and report when none can. */
 #include "rotate/target.h"
 
 #include <stdlib.h>
@@ -73,27 +76,110 @@ static int talos_creds_write(const struct hsmca_rot_plan *p, const char *path, c
 					    crt_pem, key_pem, err);
 }
 
-static int client_for(const struct hsmca_rot_node *n, const void *creds, hsmca_talos_client **cl,
-		      hsmca_error *err)
+/* Whether a failure means "this endpoint cannot be used, try the next". */
+static bool endpoint_down(const hsmca_error *e)
 {
-	if (hsmca_talos_client_new(creds, n->addr, cl, err) != 0)
-		return hsmca_error_prefix(err, "node %s", n->addr);
-	return 0;
+	return e->code == HSMCA_TALOS_E_UNREACHABLE || e->code == HSMCA_TALOS_E_TRANSPORT ||
+	       e->code == HSMCA_GRPC_UNAVAILABLE || e->code == HSMCA_GRPC_DEADLINE_EXCEEDED;
+}
+
+/* A client for node n's calls, its Version already answered (into tag):
+ * directly at n->dial (*node = NULL), or through the first endpoint of
+ * n->via that answers, *node = n->addr for the `node` metadata.  The
+ * connection is kept for the caller's further calls (reuse on).  A refusal
+ * of the credential by an endpoint is an answer, not a reason to fail over. */
+static int reach_node(const struct hsmca_rot_node *n, const void *creds, hsmca_talos_client **out,
+		      const char **node, char *tag, size_t taglen, hsmca_error *err)
+{
+	const char *p = n->via;
+	hsmca_error first = { "", 0 };
+
+	if (!n->via[0]) {
+		hsmca_talos_client *cl = NULL;
+
+		if (hsmca_talos_client_new(creds, n->dial, &cl, err) != 0)
+			return hsmca_error_prefix(err, "node %s", n->addr);
+		hsmca_talos_client_set_reuse(cl, true);
+		if (hsmca_talos_version(cl, NULL, tag, taglen, err) != 0) {
+			hsmca_talos_client_free(cl);
+			return -1;
+		}
+		*out = cl;
+		*node = NULL;
+		return 0;
+	}
+	while (*p) {
+		const char *c = strchr(p, ',');
+		size_t l = c ? (size_t)(c - p) : strlen(p);
+		char ep[256];
+		hsmca_talos_client *cl = NULL;
+		hsmca_error e = { "", 0 };
+
+		snprintf(ep, sizeof(ep), "%.*s", (int)(l < sizeof(ep) - 1 ? l : sizeof(ep) - 1), p);
+		p += l + (c ? 1 : 0);
+		if (hsmca_talos_client_new(creds, ep, &cl, &e) == 0) {
+			hsmca_talos_client_set_reuse(cl, true);
+			if (hsmca_talos_version(cl, n->addr, tag, taglen, &e) == 0) {
+				*out = cl;
+				*node = n->addr;
+				return 0;
+			}
+			hsmca_talos_client_free(cl);
+		}
+		if (!first.msg[0])
+			first = e;
+		if (!endpoint_down(&e)) {
+			*err = e;
+			return -1;
+		}
+	}
+	*err = first;
+	return hsmca_error_prefix(err, "no endpoint of %s reaches node %s", n->via, n->addr);
 }
 
 static int talos_probe(const struct hsmca_rot_node *n, const void *creds, char *info,
 		       size_t infolen, hsmca_error *err)
 {
 	hsmca_talos_client *cl = NULL;
+	const char *node;
+	char tag[64] = "";
+
+	if (reach_node(n, creds, &cl, &node, tag, sizeof(tag), err) != 0)
+		return -1;
+	if (info && infolen)
+		snprintf(info, infolen, "Version %s%s%s", tag, node ? " via " : "",
+			 node ? hsmca_talos_client_endpoint(cl) : "");
+	hsmca_talos_client_free(cl);
+	return 0;
+}
+
+/* How long a direct attempt at a proxied node may take: such a node is
+ * often simply not routable from here. */
+#define DIRECT_TRY_MS 500u
+
+/* The credential on a fresh direct TLS connection to the node's own apid.
+ * For a node reached through endpoints, a node that cannot be dialled
+ * (no route, nothing listening, another certificate) gives
+ * HSMCA_ROT_E_NO_DIRECT: only a read-back of its config can then stand in. */
+static int talos_probe_direct(const struct hsmca_rot_node *n, const void *creds, char *info,
+			      size_t infolen, hsmca_error *err)
+{
+	hsmca_talos_client *cl = NULL;
 	char tag[64] = "";
 	int ret = -1;
 
-	if (client_for(n, creds, &cl, err) != 0)
-		return -1;
-	if (hsmca_talos_version(cl, NULL, tag, sizeof(tag), err) != 0)
+	if (!n->via[0])
+		return talos_probe(n, creds, info, infolen, err);
+	if (hsmca_talos_client_new(creds, n->dial, &cl, err) != 0)
+		return hsmca_error_prefix(err, "node %s", n->addr);
+	hsmca_talos_client_set_deadline(cl, DIRECT_TRY_MS);
+	if (hsmca_talos_version(cl, NULL, tag, sizeof(tag), err) != 0) {
+		if (endpoint_down(err) || err->code == HSMCA_TALOS_E_SERVER_CERT)
+			err->code = HSMCA_ROT_E_NO_DIRECT;
 		goto out;
+	}
 	if (info && infolen)
-		snprintf(info, infolen, "Version %s", tag);
+		snprintf(info, infolen, "Version %s, direct", tag);
 	ret = 0;
 out:
 	hsmca_talos_client_free(cl);
@@ -143,10 +229,10 @@ static bool fp_listed(const uint8_t (*fps)[32], size_t n, const uint8_t fp[32])
 
 /* Read the machine config and check the role.  *yaml must be wiped by the
  * caller (it holds the node's keys). */
-static int read_config(hsmca_talos_client *cl, const struct hsmca_rot_node *n, uint8_t **yaml,
-		       size_t *len, char *type, size_t typelen, hsmca_error *err)
+static int read_config(hsmca_talos_client *cl, const struct hsmca_rot_node *n, const char *node,
+		       uint8_t **yaml, size_t *len, char *type, size_t typelen, hsmca_error *err)
 {
-	if (hsmca_talos_get_machine_config(cl, NULL, yaml, len, err) != 0)
+	if (hsmca_talos_get_machine_config(cl, node, yaml, len, err) != 0)
 		return -1;
 	if (hsmca_mconfig_machine_type(*yaml, *len, type, typelen, err) != 0)
 		return hsmca_error_prefix(err, "node %s: machine config", n->addr);
@@ -174,15 +260,16 @@ int hsmca_rot_talos_set_trust(const struct hsmca_rot_node *n, const void *creds,
 	size_t cfg_len = 0, edited_len = 0, nfp = 0;
 	uint8_t fp[32];
 	char type[32], tag[64];
+	const char *node = NULL;
 	bool ch = false;
 	int ret = -1;
 
-	if (pem_fp(ca_pem, fp, err) != 0 || client_for(n, creds, &cl, err) != 0)
+	if (pem_fp(ca_pem, fp, err) != 0 ||
+	    reach_node(n, creds, &cl, &node, tag, sizeof(tag), err) != 0)
 		return -1;
 	/* Read, apply and read back on one connection (no trust question there);
 	 * the confirmation below takes a new one. */
-	hsmca_talos_client_set_reuse(cl, true);
-	if (read_config(cl, n, &cfg, &cfg_len, type, sizeof(type), err) != 0)
+	if (read_config(cl, n, node, &cfg, &cfg_len, type, sizeof(type), err) != 0)
 		goto out;
 	if (!role_matches(type, n->role)) {
 		hsmca_error_set(err, "node %s: its machine.type is \"%s\" but the plan says %s "
@@ -197,12 +284,12 @@ int hsmca_rot_talos_set_trust(const struct hsmca_rot_node *n, const void *creds,
 		goto out;
 	}
 	wipe_free(&cfg, &cfg_len);
-	if (ch && hsmca_talos_apply_config(cl, NULL, edited, edited_len, HSMCA_TALOS_MODE_NO_REBOOT,
+	if (ch && hsmca_talos_apply_config(cl, node, edited, edited_len, HSMCA_TALOS_MODE_NO_REBOOT,
 					   err) != 0)
 		goto out;
 	wipe_free(&edited, &edited_len);
 	/* Read back: the node must now (not) list the CA. */
-	if (read_config(cl, n, &cfg, &cfg_len, type, sizeof(type), err) != 0)
+	if (read_config(cl, n, node, &cfg, &cfg_len, type, sizeof(type), err) != 0)
 		goto out;
 	if (hsmca_mconfig_accepted_list(cfg, cfg_len, which, &fps, &nfp, err) != 0) {
 		hsmca_error_prefix(err, "node %s: %s", n->addr, list);
@@ -215,7 +302,7 @@ int hsmca_rot_talos_set_trust(const struct hsmca_rot_node *n, const void *creds,
 	}
 	/* The same credentials still open a new connection. */
 	hsmca_talos_client_set_reuse(cl, false);
-	if (hsmca_talos_version(cl, NULL, tag, sizeof(tag), err) != 0) {
+	if (hsmca_talos_version(cl, node, tag, sizeof(tag), err) != 0) {
 		hsmca_error_prefix(err, "node %s: confirming Version after the change", n->addr);
 		goto out;
 	}
@@ -244,17 +331,29 @@ int hsmca_rot_talos_inspect(const struct hsmca_rot_node *n, const void *creds,
 	uint8_t *cfg = NULL, (*fps)[32] = NULL;
 	size_t cfg_len = 0, nfp = 0;
 	uint8_t fp[32];
+	const char *node = NULL;
 	int ret = -1;
 
 	memset(v, 0, sizeof(*v));
-	if (client_for(n, creds, &cl, err) != 0)
+	if (reach_node(n, creds, &cl, &node, v->version, sizeof(v->version), err) != 0)
 		return -1;
-	hsmca_talos_client_set_reuse(cl, true); /* read-only: one connection */
-	if (hsmca_talos_version(cl, NULL, v->version, sizeof(v->version), err) != 0)
-		goto out;
 	v->reachable = true;
-	if (read_config(cl, n, &cfg, &cfg_len, v->live_type, sizeof(v->live_type), err) != 0)
+	if (node)
+		snprintf(v->reach, sizeof(v->reach), "through %s (node metadata %s)",
+			 hsmca_talos_client_endpoint(cl), node);
+	else
+		snprintf(v->reach, sizeof(v->reach), "direct at %s", n->dial);
+	if (read_config(cl, n, node, &cfg, &cfg_len, v->live_type, sizeof(v->live_type), err) != 0)
 		goto out;
+	/* Which proof the real run can give: a fresh direct TLS connection,
+	 * or (no route to the node's own apid) its config read back. */
+	v->direct = !node;
+	if (node) {
+		hsmca_error e = { "", 0 };
+
+		v->direct = talos_probe_direct(n, creds, NULL, 0, &e) == 0 ||
+			    talos_is_refusal(&e);
+	}
 	v->role_ok = role_matches(v->live_type, n->role);
 	if (hsmca_mconfig_accepted_list(cfg, cfg_len, which, &fps, &nfp, err) != 0)
 		goto out;
@@ -306,6 +405,7 @@ const struct hsmca_rot_target hsmca_rot_target_talos = {
 	.creds_ca = talos_creds_ca,
 	.creds_write = talos_creds_write,
 	.probe = talos_probe,
+	.probe_direct = talos_probe_direct,
 	.is_refusal = talos_is_refusal,
 	.set_trust = talos_set_trust,
 	.inspect = talos_inspect,

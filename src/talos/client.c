@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "talos/grpc.h"
 #include "talos/pb.h"
+#include "talos/yamldoc.h"
 
 static int parse_deadline_env(unsigned *ms, hsmca_error *err)
 {
@@ -244,6 +245,56 @@ int hsmca_talos_version(hsmca_talos_client *cl, const char *node, char *tag, siz
 	return 0;
 }
 
+/* Decode a COSI yaml_spec holding a MachineConfig: one YAML document whose
+ * root is a string scalar (cosi-project/runtime pkg/resource/protobuf/
+ * resource.go marshals the spec with yaml.Marshal; siderolabs/talos
+ * pkg/machinery/resources/config/machine_config.go MarshalYAML returns the
+ * config bytes as a string).  *out is malloc'ed, NUL-terminated, and holds
+ * the node's keys. */
+static int yaml_spec_config(hsmca_talos_client *cl, const char *what, const char *node,
+			    const uint8_t *y, size_t ylen, uint8_t **out, size_t *outlen,
+			    hsmca_error *err)
+{
+	struct hsmca_talos_ydocs d;
+	hsmca_error e = { "", 0 };
+	yaml_node_t *root;
+	const char *s;
+	size_t n;
+	int ret = -1;
+
+	memset(&d, 0, sizeof(d));
+	if (hsmca_talos_yaml_load(y, ylen, "yaml_spec", &d, &e) != 0) {
+		proto_error(cl, what, node, "yaml_spec is not YAML", err);
+		goto out;
+	}
+	root = d.n == 1 ? hsmca_talos_yaml_root(&d, 0) : NULL;
+	s = root ? hsmca_talos_yaml_str(root) : NULL;
+	if (!s || hsmca_talos_yaml_is_null(root) ||
+	    (root->tag && strcmp((const char *)root->tag, YAML_STR_TAG) != 0 &&
+	     strcmp((const char *)root->tag, "!") != 0 && strcmp((const char *)root->tag, "?") != 0)) {
+		proto_error(cl, what, node, "yaml_spec is not a YAML string", err);
+		goto out;
+	}
+	n = strlen(s);
+	if (n == 0) {
+		proto_error(cl, what, node, "machine config is empty", err);
+		goto out;
+	}
+	*out = malloc(n + 1);
+	if (!*out) {
+		hsmca_talos_grpc_reset(&cl->att);
+		hsmca_error_set(err, "%s on %s: out of memory", what, cl->endpoint);
+		err->code = HSMCA_TALOS_E_LOCAL;
+		goto out;
+	}
+	memcpy(*out, s, n + 1);
+	*outlen = n;
+	ret = 0;
+out:
+	hsmca_talos_yaml_free(&d);
+	return ret;
+}
+
 int hsmca_talos_get_machine_config(hsmca_talos_client *cl, const char *node, uint8_t **yaml,
 				   size_t *len, hsmca_error *err)
 {
@@ -267,26 +318,31 @@ int hsmca_talos_get_machine_config(hsmca_talos_client *cl, const char *node, uin
 		proto_error(cl, what, node, "no resource spec", err);
 		goto out;
 	}
-	/* Spec.proto_spec = MachineConfigSpec{yaml_marshalled = 1}; else yaml_spec. */
-	if (!(hsmca_talos_pb_find(spec, speclen, 1, &ps, &pslen) == 1 &&
-	      hsmca_talos_pb_find(ps, pslen, 1, &y, &ylen) == 1) &&
-	    hsmca_talos_pb_find(spec, speclen, 2, &y, &ylen) != 1) {
+	/* Spec.proto_spec = MachineConfigSpec{yaml_marshalled = 1}: the config. */
+	if (hsmca_talos_pb_find(spec, speclen, 1, &ps, &pslen) == 1 &&
+	    hsmca_talos_pb_find(ps, pslen, 1, &y, &ylen) == 1) {
+		if (ylen == 0) {
+			proto_error(cl, what, node, "machine config is empty", err);
+			goto out;
+		}
+		out = malloc(ylen + 1);
+		if (!out) {
+			hsmca_talos_grpc_reset(&cl->att);
+			hsmca_error_set(err, "%s on %s: out of memory", what, cl->endpoint);
+			err->code = HSMCA_TALOS_E_LOCAL;
+			goto out;
+		}
+		memcpy(out, y, ylen);
+		out[ylen] = '\0';
+	} else if (hsmca_talos_pb_find(spec, speclen, 2, &y, &ylen) == 1) {
+		/* Spec.yaml_spec: the YAML encoding of the spec, which for a
+		 * MachineConfig is the config as a string (a "|" block). */
+		if (yaml_spec_config(cl, what, node, y, ylen, &out, &ylen, err) != 0)
+			goto out;
+	} else {
 		proto_error(cl, what, node, "resource spec holds no YAML", err);
 		goto out;
 	}
-	if (ylen == 0) {
-		proto_error(cl, what, node, "machine config is empty", err);
-		goto out;
-	}
-	out = malloc(ylen + 1);
-	if (!out) {
-		hsmca_talos_grpc_reset(&cl->att);
-		hsmca_error_set(err, "%s on %s: out of memory", what, cl->endpoint);
-		err->code = HSMCA_TALOS_E_LOCAL;
-		goto out;
-	}
-	memcpy(out, y, ylen);
-	out[ylen] = '\0';
 	*yaml = out;
 	*len = ylen;
 	ret = 0;

@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
 
 #include "common/fsutil.h"
 #include "common/util.h"
@@ -21,153 +20,8 @@
 
 #define NODE_FILE_MAX   (4u << 20)
 #define TALOSCONFIG_MAX (1u << 20)
-#define MODELINE_PREFIX "# talm: "
 
-/* ---- modeline */
-
-static void strv_free(char **v)
-{
-	size_t i;
-
-	if (!v)
-		return;
-	for (i = 0; v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
-void hsmca_talm_modeline_free(struct hsmca_talm_modeline *m)
-{
-	if (!m)
-		return;
-	strv_free(m->nodes);
-	strv_free(m->endpoints);
-	strv_free(m->templates);
-	memset(m, 0, sizeof(*m));
-}
-
-static int strv_from_json(struct json_object *arr, const char *key, char ***out, hsmca_error *err)
-{
-	size_t i, n;
-	char **v;
-
-	if (!json_object_is_type(arr, json_type_array))
-		return hsmca_error_set(err, "talm modeline: %s is not a JSON array", key);
-	n = json_object_array_length(arr);
-	v = calloc(n + 1, sizeof(*v));
-	if (!v)
-		return hsmca_error_set(err, "talm modeline: out of memory");
-	for (i = 0; i < n; i++) {
-		struct json_object *s = json_object_array_get_idx(arr, i);
-
-		if (!json_object_is_type(s, json_type_string)) {
-			strv_free(v);
-			return hsmca_error_set(err, "talm modeline: %s[%zu] is not a string", key,
-					       i);
-		}
-		v[i] = strdup(json_object_get_string(s));
-		if (!v[i]) {
-			strv_free(v);
-			return hsmca_error_set(err, "talm modeline: out of memory");
-		}
-	}
-	*out = v;
-	return 0;
-}
-
-static char **strv_empty(void)
-{
-	return calloc(1, sizeof(char *));
-}
-
-int hsmca_talm_parse_modeline(const char *line, size_t len, struct hsmca_talm_modeline *out,
-			      hsmca_error *err)
-{
-	struct hsmca_talm_modeline m = {0};
-	struct json_tokener *tok = NULL;
-	const char *p = line, *end = line + len;
-	int ret = -1;
-
-	while (p < end && (*p == ' ' || *p == '\t'))
-		p++;
-	while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
-		end--;
-	if ((size_t)(end - p) < strlen(MODELINE_PREFIX) ||
-	    memcmp(p, MODELINE_PREFIX, strlen(MODELINE_PREFIX)) != 0)
-		return hsmca_error_set(err, "talm modeline: no \"# talm: \" prefix");
-	p += strlen(MODELINE_PREFIX);
-	tok = json_tokener_new();
-	if (!tok)
-		return hsmca_error_set(err, "talm modeline: out of memory");
-	while (p < end) {
-		const char *eq = memchr(p, '=', (size_t)(end - p));
-		struct json_object *val;
-		char key[32];
-		char ***dst = NULL;
-		size_t kl;
-
-		while (p < end && *p == ' ')
-			p++;
-		if (!eq || eq == p || (size_t)(eq - p) >= sizeof(key)) {
-			hsmca_error_set(err, "talm modeline: expected key=[...] at column %zu",
-					(size_t)(p - line) + 1);
-			goto out;
-		}
-		kl = (size_t)(eq - p);
-		memcpy(key, p, kl);
-		key[kl] = '\0';
-		json_tokener_reset(tok);
-		val = json_tokener_parse_ex(tok, eq + 1, (int)(end - eq - 1));
-		if (!val && json_tokener_get_error(tok) == json_tokener_continue) {
-			hsmca_error_set(err, "talm modeline: value of %s is cut short", key);
-			goto out;
-		}
-		if (!val) {
-			hsmca_error_set(err, "talm modeline: value of %s is not JSON (%s)", key,
-					json_tokener_error_desc(json_tokener_get_error(tok)));
-			goto out;
-		}
-		p = eq + 1 + json_tokener_get_parse_end(tok);
-		if (strcmp(key, "nodes") == 0)
-			dst = &m.nodes;
-		else if (strcmp(key, "endpoints") == 0)
-			dst = &m.endpoints;
-		else if (strcmp(key, "templates") == 0)
-			dst = &m.templates;
-		if (dst) {
-			strv_free(*dst);
-			*dst = NULL;
-			if (strv_from_json(val, key, dst, err) != 0) {
-				json_object_put(val);
-				goto out;
-			}
-		}
-		json_object_put(val);
-		while (p < end && *p == ' ')
-			p++;
-		if (p < end) {
-			if (*p != ',') {
-				hsmca_error_set(err, "talm modeline: expected \", \" at column %zu",
-						(size_t)(p - line) + 1);
-				goto out;
-			}
-			p++;
-		}
-	}
-	if ((!m.nodes && !(m.nodes = strv_empty())) ||
-	    (!m.endpoints && !(m.endpoints = strv_empty())) ||
-	    (!m.templates && !(m.templates = strv_empty()))) {
-		hsmca_error_set(err, "talm modeline: out of memory");
-		goto out;
-	}
-	*out = m;
-	memset(&m, 0, sizeof(m));
-	ret = 0;
-out:
-	json_tokener_free(tok);
-	hsmca_talm_modeline_free(&m);
-	return ret;
-}
+/* The modeline parser is in modeline.c. */
 
 /* ---- node files */
 
@@ -193,7 +47,13 @@ static int find_modeline(const uint8_t *text, size_t len, const char *name, size
 		size_t e = nl ? (size_t)(nl - text) : len, i = off;
 
 		line++;
-		if (e - off >= 7 && memcmp(text + off, "# talm:", 7) == 0) {
+		while (i < e && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r'))
+			i++;
+		/* Leading blanks are trimmed before "# talm:" (talm's
+		 * FindAndParseModeline); below content only a column-0 one
+		 * counts as a misplaced modeline, as in talm. */
+		if (e - i >= 7 && memcmp(text + i, "# talm:", 7) == 0 &&
+		    (!content || i == off)) {
 			if (content)
 				return hsmca_error_set(err,
 						       "%s:%u: talm modeline found below "
@@ -204,8 +64,6 @@ static int find_modeline(const uint8_t *text, size_t len, const char *name, size
 			*lineno = line;
 			return 0;
 		}
-		while (i < e && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r'))
-			i++;
 		if (i < e && text[i] != '#')
 			content = true;
 		off = e + 1;

@@ -52,9 +52,12 @@ struct hsmca_talm_node_file {
 };
 
 /* Parse one modeline ("# talm: key=[...], key=[...]", surrounding blanks
- * allowed).  Keys nodes, endpoints, templates; others are ignored, as talm
- * does.  Values must be JSON arrays of strings.  On success *out owns three
- * NULL-terminated arrays (free with hsmca_talm_modeline_free). */
+ * allowed) exactly as talm's ParseModeline does (modeline.c): parts split on
+ * depth-0 commas, each value decoded as Go's json.Unmarshal into []string
+ * (strict JSON; `null` is an empty list; errors carry Go's reason).  Keys
+ * nodes, endpoints, templates; others are ignored once decoded.  On success
+ * *out owns three NULL-terminated arrays (free with
+ * hsmca_talm_modeline_free). */
 int hsmca_talm_parse_modeline(const char *line, size_t len, struct hsmca_talm_modeline *out,
 			      hsmca_error *err);
 

@@ -49,6 +49,12 @@
 # and python3-yaml for /usr/bin/python3.
 #
 # Environment switches of start (all off by default):
+#   TALOS_CLUSTER_PROXIED=1     every node gets its own loopback address
+#       (127.0.0.11, .12, ... in cp1..cpN, w1..wM order) and only cp1 listens:
+#       the other nodes are reachable only through cp1 (the endpoint) with
+#       `node` metadata; their node files name the bare address.
+#   TALOS_CLUSTER_VERSIONS=w3=v1.6.7,...  Version tag of those nodes (default
+#       v1.14.0); below v1.7.0 a node refuses configs with acceptedCAs.
 #   TALOS_CLUSTER_KUBE_CA_DOC=cp2,...|all  nodes whose config carries a
 #                               KubeAPIServerCAConfig document (--kube-ca-doc)
 #   TALOS_CLUSTER_KUBE=1        add a Kubernetes API double (NOT Kubernetes)
@@ -91,10 +97,27 @@ start() {
 	[[ ! -e "$dir/project" ]] || die "$dir/project exists; stop and remove it first"
 	for ((i = 1; i <= ncp; i++)); do spec+="${spec:+,}cp$i:controlplane"; done
 	for ((i = 1; i <= nwk; i++)); do spec+="${spec:+,}w$i:worker"; done
+	"$PY" - "$spec" "$dir/talos/spec.json" "${TALOS_CLUSTER_PROXIED:-0}" "${TALOS_CLUSTER_VERSIONS:-}" <<'EOF'
+import json, sys
+spec, out, proxied, versions = sys.argv[1:5]
+ver = dict(v.split("=", 1) for v in versions.split(",") if v)
+nodes = []
+for i, item in enumerate(spec.split(",")):
+    name, role = item.split(":")
+    n = {"name": name, "role": role}
+    if proxied == "1":
+        # Each node its own loopback address; only cp1 listens (the endpoint).
+        n["ip"] = "127.0.0.%d" % (11 + i)
+        n["direct"] = i == 0
+    if name in ver:
+        n["version"] = ver[name]
+    nodes.append(n)
+json.dump({"nodes": nodes}, open(out, "w"))
+EOF
 	[[ -z "${TALOS_CLUSTER_KUBE_CA_DOC:-}" ]] || extra+=(--kube-ca-doc "$TALOS_CLUSTER_KUBE_CA_DOC")
 	[[ "$kube" == 0 ]] || extra+=(--kube-client-ca-dir "$dir/kube-ca-bundles" --kube-ca-out "$dir/talos")
 	rm -f "$dir/talos/ready.json"
-	"$PY" "$HERE/talos_double.py" --state-dir "$dir/talos" --nodes "$spec" \
+	"$PY" "$HERE/talos_double.py" --state-dir "$dir/talos" --spec "$dir/talos/spec.json" \
 		--deadline "${TALOS_CLUSTER_DEADLINE:-3600}" --ready-file "$dir/talos/ready.json" \
 		--pid-file "$dir/talos/talos_double.pid" "${extra[@]}" >"$dir/talos/double.log" 2>&1 </dev/null &
 	pid=$!
@@ -130,10 +153,12 @@ shutil.copyfile(ready["talosconfig"], os.path.join(p, "talosconfig"))
 os.chmod(os.path.join(p, "talosconfig"), 0o600)
 first = None
 for n in ready["nodes"]:
-    addr = "%s:%d" % (n["ip"], n["port"])
-    eps = addr if n["role"] == "controlplane" else None
+    # A node without a listener is named by its address alone (as in a real
+    # project) and reached through cp1, the endpoint.
+    addr = "%s:%d" % (n["ip"], n["port"]) if n.get("direct", True) else n["ip"]
     cps = [x for x in ready["nodes"] if x["role"] == "controlplane"]
     ep = "%s:%d" % (cps[0]["ip"], cps[0]["port"])
+    eps = addr if n["role"] == "controlplane" and n.get("direct", True) else None
     write("nodes/%s.yaml" % n["name"],
           '# talm: nodes=["%s"], endpoints=["%s"], templates=["templates/%s.yaml"]\n'
           "# SIMULATED node %s (hsmca Talos API double)\n"
@@ -245,13 +270,17 @@ pem = lambda k: base64.b64decode(ctx[k])
 key = pem("key").replace(b"ED25519 PRIVATE KEY", b"PRIVATE KEY")
 creds = grpc.ssl_channel_credentials(root_certificates=pem("ca"), private_key=key,
                                      certificate_chain=pem("crt"))
+# Through the talosconfig's first endpoint with `node` metadata, as talosctl
+# does, for a node with no listener of its own; directly otherwise.
+ep = ctx.get("endpoints", [None])[0]
 for n in ready["nodes"]:
-    ch = grpc.secure_channel("%s:%d" % (n["ip"], n["port"]), creds,
+    direct = n.get("direct", True)
+    ch = grpc.secure_channel("%s:%d" % (n["ip"], n["port"]) if direct else ep, creds,
                              options=[("grpc.use_local_subchannel_pool", 1)])
     call = ch.unary_unary("/machine.MachineService/Version",
                           request_serializer=lambda x: x, response_deserializer=lambda x: x)
     try:
-        call(b"", timeout=10)
+        call(b"", timeout=10, metadata=None if direct else (("node", n["ip"]),))
         print(n["name"], "ok")
     except grpc.RpcError as e:
         # A refused client certificate ends the handshake: the client sees

@@ -45,18 +45,24 @@ What it implements faithfully (see /work/shared/reference/talos.md):
   * Roles from the client certificate's Organization: Version needs any os:*
     role, ApplyConfiguration and Get need os:admin, else PERMISSION_DENIED
     "not authorized".
-  * The `node` metadata: a control-plane node dispatches the call to the
-    named node (matched by node name; all nodes share 127.0.0.1, so names
-    stand in for addresses); a worker refuses to proxy (FAILED_PRECONDITION);
-    a value with a port is INVALID_ARGUMENT; an unknown or down target is
-    UNAVAILABLE.  The caller's role is checked by the receiving node, as apid
-    does; the target's client-CA set is not consulted for proxied calls.
+  * The `node` metadata, routed as apid's director does: a control plane
+    proxies to the named node (matched by address, or by name standing in
+    for a host name); a worker serves a value naming itself and answers
+    anything else PERMISSION_DENIED "no request forwarding"; a value with a
+    port is INTERNAL 'invalid target'; an unknown or down target is
+    UNAVAILABLE; `proxyfrom` is served locally.  Proxied Version/Apply
+    replies carry metadata.hostname = the node value.  The caller's role and
+    certificate are checked by the receiving node, as apid does; the
+    target's client-CA set is not consulted for proxied calls.
+  * Per-node address, reach and version (--spec fields ip, direct,
+    version): a node with direct=false has no listener and is reachable
+    only through an endpoint; below v1.7.0 acceptedCAs are refused.
   * ApplyConfiguration checks: the data parses as YAML (all documents); it
     has a v1alpha1 document; machine.type is unchanged; a control plane keeps
     a non-empty machine.ca.key, a worker has none; every accepted CA entry is
     a PEM certificate.  Modes AUTO(1), NO_REBOOT(2), TRY(4, reverted after
-    try_mode_timeout, default 60 s) are accepted; REBOOT(0) is refused
-    (INVALID_ARGUMENT), STAGED(3) is UNIMPLEMENTED here.  dry_run validates
+    try_mode_timeout, default 60 s) are accepted; REBOOT(0) is UNIMPLEMENTED
+    (as outside maintenance mode), STAGED(3) is UNIMPLEMENTED here.  dry_run validates
     only.  A stored config bumps the node's config version.
 
 Kubernetes side (for a Kubernetes API double that plays kube-apiserver on
@@ -102,6 +108,14 @@ Control endpoint (HTTP, 127.0.0.1, port in ready.json "control"):
         unavailable=n          the next n calls to N fail UNAVAILABLE
         apply_unavailable=n    the next n ApplyConfiguration fail UNAVAILABLE
         apply_internal=1|0     every ApplyConfiguration fails INTERNAL
+        version=vX.Y.Z         the node's Version tag from now on (below v1.7.0
+                               it refuses configs carrying acceptedCAs)
+        stubborn=1|0           the node keeps trusting (for new TLS
+                               handshakes) every machine CA / accepted CA its
+                               config ever listed: a node that does not
+                               apply a removal
+        yaml_spec_only=1|0     COSI Get answers with Spec.yaml_spec only (no
+                               proto_spec): the config as a YAML string
         clear=1                reset all of N's faults (and bring it up)
         hostile_config=K       (issue 11) N answers Get(MachineConfig) with a
                                hostile document instead of its config:
@@ -597,10 +611,22 @@ def kube_client_ca_pems(data):
     return [p.strip() + b"\n" for p in pems]
 
 
-def validate_config(old, new, role):
+def version_tuple(tag):
+    m = re.match(r"^v(\d+)\.(\d+)\.(\d+)", tag)
+    return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
+
+
+def validate_config(old, new, role, tag=None):
     """Raise ConfigError with a Talos-like message if `new` may not replace `old`."""
     _odocs, ov1 = parse_docs(old)
     docs, v1 = parse_docs(new)
+    if tag is not None and version_tuple(tag) < (1, 7, 0):
+        # machine.acceptedCAs / cluster.acceptedCAs arrived in v1.7.0: the
+        # strict decoder of older versions refuses the unknown key.
+        for sec in ("machine", "cluster"):
+            if isinstance(v1.get(sec), dict) and "acceptedCAs" in v1[sec]:
+                raise ConfigError('unknown keys found during decoding:\n%s:\n    acceptedCAs: []\n'
+                                  % sec)
     if v1.get("version") != "v1alpha1":
         raise ConfigError("unknown config version %r" % v1.get("version"))
     m = machine_section(v1)
@@ -661,6 +687,20 @@ def private_keys_in(data):
 
 # ---------------------------------------------------------------- nodes
 
+class _LiteralDumper(yaml.SafeDumper):
+    pass
+
+
+_LiteralDumper.add_representer(
+    str, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", v, style="|" if "\n" in v else None))
+
+
+def yaml_string(data):
+    """The config bytes as a YAML string document (a "|" block), as Go's
+    yaml.Marshal writes a multi-line string."""
+    return yaml.dump(data.decode(), Dumper=_LiteralDumper, width=1 << 20).encode()
+
+
 class RpcError(Exception):
     def __init__(self, code, details):
         super().__init__(details)
@@ -687,10 +727,15 @@ def has_port(node):
 
 
 class Node:
-    def __init__(self, cluster, name, role, config):
+    def __init__(self, cluster, name, role, config, ip="127.0.0.1", direct=True, tag=TALOS_TAG):
         self.cluster = cluster
         self.name = name
         self.role = role
+        self.ip = ip          # its address: bound when direct, matched in `node` metadata
+        self.direct = direct  # False: no listener; reachable only through an endpoint
+        self.tag = tag        # Version tag; below v1.7.0 acceptedCAs are refused
+        self.stubborn = False  # keeps trusting every machine CA it ever trusted
+        self.ever_trusted = []
         self.config = config
         self.version = 1
         self.lock = threading.RLock()
@@ -703,6 +748,7 @@ class Node:
         self.apply_unavailable = 0
         self.apply_internal = False
         self.hostile_config = ""  # issue 11: see hostile_payload()
+        self.yaml_spec_only = False
         self.try_timer = None
         self.server_cert_pem = None
         self.server_key_pem = None
@@ -731,6 +777,12 @@ class Node:
         with self.lock:
             data = self.config
         roots = client_ca_bundle(data)
+        for pem in re.findall(rb"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n?", roots,
+                              re.S):
+            if pem not in self.ever_trusted:
+                self.ever_trusted.append(pem)
+        if self.stubborn:
+            roots = b"".join(p if p.endswith(b"\n") else p + b"\n" for p in self.ever_trusted)
         _d, v1 = parse_docs(data)
         ca_crt = _b64pem((machine_section(v1).get("ca") or {}).get("crt"), "crt")
         fp = fingerprint(ca_crt)
@@ -739,7 +791,7 @@ class Node:
             if issuer is not None:
                 key = ec.generate_private_key(ec.SECP256R1())
                 cert = issue(issuer[0], issuer[1], key, orgs=(), cn=self.name, server=True,
-                             ips=("127.0.0.1",), dns=(self.name,))
+                             ips=(self.ip,), dns=(self.name,))
                 self.server_cert_pem = pem_cert(cert)
                 self.server_key_pem = key.private_bytes(
                     serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
@@ -768,14 +820,17 @@ class Node:
     def start(self):
         state, conf = self._cert_config()
         self.served = state
+        if not self.direct:
+            self.up = True  # serves proxied calls; nothing listens at its address
+            return
         creds = grpc.dynamic_ssl_server_credentials(conf, self.fetch_cert_config,
                                                     require_client_authentication=True)
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
                              handlers=[Handler(self)],
                              options=[("grpc.so_reuseport", 1)])
-        port = server.add_secure_port("127.0.0.1:%d" % self.port, creds)
+        port = server.add_secure_port("%s:%d" % (self.ip, self.port), creds)
         if port == 0:
-            raise RuntimeError("cannot bind 127.0.0.1:%d for %s" % (self.port, self.name))
+            raise RuntimeError("cannot bind %s:%d for %s" % (self.ip, self.port, self.name))
         self.port = port
         server.start()
         self.server = server
@@ -807,9 +862,9 @@ class Node:
 
     # -- faults
     def faults(self):
-        return {"delay_ms": self.delay_ms, "unavailable": self.unavailable,
+        return {"stubborn": self.stubborn, "delay_ms": self.delay_ms, "unavailable": self.unavailable,
                 "apply_unavailable": self.apply_unavailable,
-                "apply_internal": self.apply_internal}
+                "apply_internal": self.apply_internal, "yaml_spec_only": self.yaml_spec_only}
 
     def summary(self):
         with self.lock:
@@ -824,6 +879,7 @@ class Node:
             except (ConfigError, ValueError) as e:
                 s["kube_client_cas"] = {"error": str(e)}
         s.update({"name": self.name, "role": self.role, "port": self.port, "up": self.up,
+                  "ip": self.ip, "direct": self.direct, "tag": self.tag,
                   "config_version": version, "faults": self.faults(),
                   "config_sha256": hashlib.sha256(data).hexdigest()})
         return s
@@ -859,11 +915,14 @@ class Node:
         self.delay_cancel.set()
         self.delay_cancel = threading.Event()
 
-    def rpc_version(self, req):
-        info = (pb_bytes(1, TALOS_TAG) + pb_bytes(2, "0123456789abcdef")
+    def rpc_version(self, req, hostname=None):
+        info = (pb_bytes(1, self.tag) + pb_bytes(2, "0123456789abcdef")
                 + pb_bytes(3, "2026-01-01T00:00:00Z") + pb_bytes(4, "go1.24")
                 + pb_bytes(5, "linux") + pb_bytes(6, "amd64"))
-        msg = pb_bytes(1, pb_metadata(self.name)) + pb_bytes(2, info)
+        # machined fills no metadata; apid's backend adds Metadata{hostname:
+        # <the node value>} to what it proxies (internal/app/apid/pkg/
+        # backend/apid.go AppendInfo).
+        msg = (pb_bytes(1, pb_metadata(hostname)) if hostname else b"") + pb_bytes(2, info)
         return pb_bytes(1, msg)
 
     def rpc_get(self, req):
@@ -883,10 +942,16 @@ class Node:
                 data = hostile_payload(self.hostile_config)
         meta = (pb_bytes(1, ns) + pb_bytes(2, typ) + pb_bytes(3, rid)
                 + pb_bytes(4, str(version)) + pb_bytes(6, "running"))
-        spec = pb_bytes(1, pb_bytes(1, data)) + pb_bytes(2, data)
+        # proto_spec: MachineConfigSpec{yaml_marshalled}; yaml_spec: the YAML
+        # encoding of the spec, which for a MachineConfig is the config as a
+        # string (cosi-project/runtime pkg/resource/protobuf/resource.go,
+        # siderolabs/talos pkg/machinery/resources/config/machine_config.go).
+        spec = pb_bytes(2, yaml_string(data))
+        if not self.yaml_spec_only:
+            spec = pb_bytes(1, pb_bytes(1, data)) + spec
         return pb_bytes(1, pb_bytes(1, meta) + pb_bytes(2, spec))
 
-    def rpc_apply(self, req, via):
+    def rpc_apply(self, req, via, via_name=None):
         try:
             f = pb_fields(req)
         except ValueError as e:
@@ -902,15 +967,16 @@ class Node:
             old = self.config
         self.cluster.oracle(self, via, old, data)
         if mode == MODE_REBOOT:
-            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT,
-                           "apply mode REBOOT is deprecated and refused by this node; "
-                           "use AUTO, NO_REBOOT or TRY")
+            # Outside maintenance mode (v1alpha1_server.go ApplyConfiguration).
+            raise RpcError(grpc.StatusCode.UNIMPLEMENTED,
+                           "the REBOOT mode is not supported, please use AUTO or NO_REBOOT modes "
+                           "instead")
         if mode not in (MODE_AUTO, MODE_NO_REBOOT, MODE_TRY):
             raise RpcError(grpc.StatusCode.UNIMPLEMENTED,
                            "apply mode %s is not implemented by the test double"
                            % MODE_NAMES.get(mode, str(mode)))
         try:
-            validate_config(old, data, self.role)
+            validate_config(old, data, self.role, self.tag)
         except ConfigError as e:
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT,
                            "configuration validation failed: 1 error occurred:\n\t* %s\n\n" % e)
@@ -934,7 +1000,8 @@ class Node:
                     details = ("Applied configuration in a try mode, it will be rolled back in %s"
                                % datetime.timedelta(seconds=try_timeout))
         rmode = MODE_NO_REBOOT if mode in (MODE_AUTO, MODE_NO_REBOOT) else mode
-        msg = (pb_bytes(1, pb_metadata(self.name)) + pb_uint(3, rmode) + pb_bytes(4, details))
+        msg = (pb_bytes(1, pb_metadata(via_name)) if via_name else b"") + pb_uint(3, rmode) \
+            + pb_bytes(4, details)
         return pb_bytes(1, msg)
 
     def _revert(self, old, version):
@@ -973,9 +1040,12 @@ class Cluster:
         self.pki = ClusterPKI()
         self.nodes = []
         self.by_name = {}
-        for name, role in specs:
+        for spec in specs:
+            name, role = spec[0], spec[1]
+            extra = spec[2] if len(spec) > 2 else {}
             cfg = render_config(self.pki, name, role, name in kube_docs)
-            n = Node(self, name, role, cfg)
+            n = Node(self, name, role, cfg, ip=extra.get("ip", "127.0.0.1"),
+                     direct=extra.get("direct", True), tag=extra.get("version", TALOS_TAG))
             self.nodes.append(n)
             self.by_name[name] = n
         self.lock = threading.Lock()
@@ -1008,6 +1078,7 @@ class Cluster:
         name, need = METHODS[method]
         md = dict(context.invocation_metadata())
         node = md.get("node")
+        proxied_as = None
         roles = client_roles(context)
         entry = {"time": time.time(), "via": recv.name, "node": node or recv.name,
                  "method": method, "roles": roles, "code": "OK"}
@@ -1015,34 +1086,49 @@ class Cluster:
             if not any(r.startswith(need) if need == ANY_ROLE else r == need for r in roles):
                 raise RpcError(grpc.StatusCode.PERMISSION_DENIED, "not authorized")
             target = recv
-            if node is not None and node != recv.name:
-                if has_port(node):
-                    raise RpcError(grpc.StatusCode.INVALID_ARGUMENT,
-                                   'invalid node "%s": node address must not contain a port'
-                                   % node)
+            # apid's director (internal/app/apid/pkg/director/director.go): a
+            # call carrying "proxyfrom" is local; a `node` value is proxied to
+            # that target through the remote backend on a control plane (also
+            # when it names the node itself); a worker has no backend factory:
+            # its own address is local, anything else "no request forwarding".
+            if node is not None and "proxyfrom" not in md:
+                named = self.lookup(node)
                 if recv.role != "controlplane":
-                    raise RpcError(grpc.StatusCode.FAILED_PRECONDITION,
-                                   "node %s is a worker and does not proxy requests to %s"
-                                   % (recv.name, node))
-                target = self.by_name.get(node)
-                if target is None:
-                    raise RpcError(grpc.StatusCode.UNAVAILABLE,
-                                   "connection error: desc = \"transport: Error while dialing: "
-                                   "dial tcp: lookup %s: no such host\"" % node)
+                    if named is not recv:
+                        raise RpcError(grpc.StatusCode.PERMISSION_DENIED, "no request forwarding")
+                elif has_port(node) or node == "":
+                    # backend/apid.go NewAPID refuses a target with a port;
+                    # the director answers Internal with that error.
+                    raise RpcError(grpc.StatusCode.INTERNAL, 'invalid target "%s"' % node)
+                else:
+                    target = named
+                    proxied_as = node
+                    if target is None:
+                        raise RpcError(grpc.StatusCode.UNAVAILABLE,
+                                       "connection error: desc = \"transport: Error while dialing: "
+                                       "dial tcp %s:50000: connect: no route to host\"" % node)
             if target is not recv:
                 recv.delay(recv.delay_ms)  # a slow proxy
             target.check_faults(name)  # the target's faults and delay
             if name == "Version":
-                return target.rpc_version(req)
+                return target.rpc_version(req, proxied_as)
             if name == "Get":
                 return target.rpc_get(req)
-            return target.rpc_apply(req, recv)
+            return target.rpc_apply(req, recv, proxied_as)
         except RpcError as e:
             entry["code"] = e.code.name
             entry["details"] = e.details[:300]
             context.abort(e.code, e.details)
         finally:
             self.record(entry)
+
+    def lookup(self, node):
+        """The node a `node` value names: its name (a host name), or its
+        address when no other node shares it."""
+        if node in self.by_name:
+            return self.by_name[node]
+        byip = [n for n in self.nodes if n.ip == node]
+        return byip[0] if len(byip) == 1 else None
 
     def state(self):
         with self.lock:
@@ -1122,6 +1208,7 @@ class Control(http.server.BaseHTTPRequestHandler):
                     n.apply_unavailable = 0
                     n.apply_internal = False
                     n.hostile_config = ""
+                    n.yaml_spec_only = False
                     if not n.up:
                         n.start()
                 if "delay_ms" in p:
@@ -1136,6 +1223,15 @@ class Control(http.server.BaseHTTPRequestHandler):
                     if p["hostile_config"]:
                         hostile_payload(p["hostile_config"])  # unknown kind: 500
                     n.hostile_config = p["hostile_config"]
+                if "version" in p:
+                    if not re.match(r"^v\d+\.\d+\.\d+$", str(p["version"])):
+                        return self._send(400, {"error": "version must be vX.Y.Z"})
+                    n.tag = str(p["version"])
+                if "stubborn" in p:
+                    n.stubborn = truthy(p["stubborn"])
+                    n.served = None  # the next handshake takes the new CA set
+                if "yaml_spec_only" in p:
+                    n.yaml_spec_only = truthy(p["yaml_spec_only"])
                 if "down" in p:
                     if truthy(p["down"]) and n.up:
                         n.stop()
@@ -1212,7 +1308,8 @@ def parse_args(argv):
     if a.spec:
         with open(a.spec, "rb") as f:
             sp = yaml.safe_load(f)
-        specs = [(n["name"], n["role"]) for n in sp.get("nodes", [])]
+        specs = [(n["name"], n["role"], {k: n[k] for k in ("ip", "direct", "version") if k in n})
+                 for n in sp.get("nodes", [])]
         kube = set(sp.get("kube_ca_doc", []))
     for item in filter(None, a.nodes.split(",")):
         name, _, role = item.partition(":")
@@ -1224,7 +1321,8 @@ def parse_args(argv):
     if not specs:
         ap.error("no nodes (use --nodes or --spec)")
     names = set()
-    for name, role in specs:
+    for spec in specs:
+        name, role = spec[0], spec[1]
         if role not in ("controlplane", "worker") or not re.match(r"^[a-z0-9][a-z0-9.-]*$", name) \
                 or name in names:
             ap.error("bad node %s:%s" % (name, role))
@@ -1266,15 +1364,17 @@ def main(argv):
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
 
     pki = cluster.pki
-    cps = [n for n in cluster.nodes if n.role == "controlplane"] or cluster.nodes
-    eps = ["127.0.0.1:%d" % n.port for n in cps]
+    cps = [n for n in cluster.nodes if n.role == "controlplane" and n.direct] or \
+        [n for n in cluster.nodes if n.direct]
+    eps = ["%s:%d" % (n.ip, n.port) for n in cps]
     tc = os.path.join(a.state_dir, "talosconfig")
     tcr = os.path.join(a.state_dir, "talosconfig-reader")
     write_atomic(tc, talosconfig_text(pki, ["os:admin"], eps, [cps[0].name]), 0o600)
     write_atomic(tcr, talosconfig_text(pki, ["os:reader"], eps, [cps[0].name]), 0o600)
     mca = os.path.join(a.state_dir, "machine-ca.crt")
     write_atomic(mca, pem_cert(pki.machine_ca))
-    info = {"nodes": [{"name": n.name, "ip": "127.0.0.1", "port": n.port, "role": n.role}
+    info = {"nodes": [{"name": n.name, "ip": n.ip, "port": n.port, "role": n.role,
+                       "direct": n.direct, "version": n.tag}
                       for n in cluster.nodes],
             "talosconfig": tc, "talosconfig_reader": tcr, "machine_ca": mca,
             "control": "http://127.0.0.1:%d" % httpd.server_address[1], "pid": os.getpid()}

@@ -59,7 +59,19 @@ rot() {
 	ROT_OUT=$WORK/outs/$OUTN-$name.out
 	ROT_ERR=$WORK/outs/$OUTN-$name.err
 	"$HSMCA" "$@" >"$ROT_OUT" 2>"$ROT_ERR" || rc=$?
+	rot_note_id "$ROT_OUT"
 	return $rc
+}
+
+# rot_note_id FILE: remember the id of a rotation that FILE says completed.
+# Ids begin with a second-resolution time and end in random hex, so two
+# rotations begun in the same second do not sort in the order they ran: the
+# last rotation is the one hsmca last reported, never the greatest name.
+ROT_LAST_ID=
+rot_note_id() {
+	local id
+	id=$(sed -n 's/^rotation \([^ ]*\) complete: .*/\1/p' "$1" 2>/dev/null | tail -1)
+	[[ -z "$id" ]] || ROT_LAST_ID=$id
 }
 
 # rot_expect RC NAME ARGS...: rot, then check the status (shows output on mismatch).
@@ -221,9 +233,11 @@ EOF
 	fi
 }
 
-# rot_last_id: id of the newest finished rotation.
+# rot_last_id: id of the rotation hsmca last reported complete (rot_note_id).
 rot_last_id() {
-	ls "$HSMCA_HOME/rotate/history" | sed 's/\.journal$//' | sort | tail -1
+	[[ -n "$ROT_LAST_ID" && -f "$HSMCA_HOME/rotate/history/$ROT_LAST_ID.journal" ]] ||
+		{ echo "rot_last_id: no completed rotation seen" >&2; return 1; }
+	printf '%s\n' "$ROT_LAST_ID"
 }
 
 # rot_check_end OLDCA NEWCA OLDTC: the end state of a finished rotation
@@ -412,11 +426,16 @@ def probe(ready, tc):
     pem = lambda k: base64.b64decode(ctx[k])
     creds = grpc.ssl_channel_credentials(pem("ca"), pem("key").replace(b"ED25519 PRIVATE KEY", b"PRIVATE KEY"), pem("crt"))
     out = {}
+    ep = ctx.get("endpoints", [None])[0]
     for n in ready["nodes"]:
-        ch = grpc.secure_channel("%s:%d" % (n["ip"], n["port"]), creds, options=[("grpc.use_local_subchannel_pool", 1)])
+        # A node without a listener of its own: through the endpoint, as talosctl.
+        direct = n.get("direct", True)
+        ch = grpc.secure_channel("%s:%d" % (n["ip"], n["port"]) if direct else ep, creds,
+                                 options=[("grpc.use_local_subchannel_pool", 1)])
         try:
             ch.unary_unary("/machine.MachineService/Version", request_serializer=lambda x: x,
-                           response_deserializer=lambda x: x)(b"", timeout=10)
+                           response_deserializer=lambda x: x)(
+                b"", timeout=10, metadata=None if direct else (("node", n["ip"]),))
             out[n["name"]] = "ok"
         except grpc.RpcError as e:
             out[n["name"]] = "refused" if e.code() == grpc.StatusCode.UNAVAILABLE else e.code().name
@@ -472,8 +491,7 @@ elif mode == "end":
     (ok if keys == {new + "-key"} else bad)("the token holds only %s-key (%s)" % (new, sorted(keys)))
     (ok if os.path.exists(os.path.join(home, "cas", old, "retired.json")) else bad)("%s kept as retired" % old)
     (ok if oct(os.stat(env["tc"]).st_mode & 0o777) == "0o600" else bad)("talosconfig mode 0600")
-    hist = sorted(os.listdir(os.path.join(home, "rotate", "history")))
-    rid = hist[-1][:-len(".journal")]
+    rid = env["rid"]
     lines = [json.loads(l) for l in open(os.path.join(home, "audit.log"))]
     mine = [l for l in lines if l.get("detail", {}).get("rotation") == rid]
     names = ["prepare", "trust-new", "issue", "verify-new", "distrust-old", "prove-revoked", "retire"]
@@ -508,7 +526,7 @@ rot_check_end_fast() {
 	"$HSMCA" audit verify >/dev/null 2>&1 && it_pass "audit log chain intact" || it_fail "audit verify"
 	"$HSMCA" --json key list >"$WORK/keys.json" 2>/dev/null
 	rot_py_checks end "old=$1" "new=$2" "oldtc=$3" "tc=$TC" "home=$HSMCA_HOME" "control=$CONTROL" \
-		"ready=$C/talos/ready.json" "keys=$WORK/keys.json" "project=$PROJECT"
+		"ready=$C/talos/ready.json" "keys=$WORK/keys.json" "project=$PROJECT" "rid=$(rot_last_id)"
 }
 
 # rot_crash POINT [POINT...]: one rotation of the project killed with
@@ -668,6 +686,7 @@ grep -q "running now: pid" "$ROT_OUT" && it_pass "status shows the running rotat
 	it_fail "status while running"
 for _ in $(seq 600); do [[ -f "$WORK/first.rc" ]] && break; sleep 0.1; done
 wait "$FIRST" 2>/dev/null || true
+rot_note_id "$WORK/outs/first.out"
 it_assert_eq "0" "$(cat "$WORK/first.rc" 2>/dev/null)" "the first rotation completed"
 rot_fault cp1 clear=1
 cp "$WORK/outs/first.out" "$WORK/outs/first-copy.out" 2>/dev/null || true

@@ -150,7 +150,7 @@ static void test_modeline(void **state)
 	hsmca_error err = {0};
 	const char *l1 = "# talm: nodes=[\"192.0.2.4\"], endpoints=[\"192.0.2.4\"], "
 			 "templates=[\"templates/controlplane.yaml\"]\n";
-	const char *l2 = "  # talm: templates=[\"a.yaml\", \"b.yaml\"], future=[1,2], "
+	const char *l2 = "  # talm: templates=[\"a.yaml\", \"b.yaml\"], future=[\"x\"], "
 			 "nodes=[\"10.0.0.1\",\"10.0.0.2\"]";
 
 	(void)state;
@@ -175,12 +175,136 @@ static void test_modeline(void **state)
 			fail_msg("\"%s\": error \"%s\" lacks \"%s\"", s, err.msg, part);          \
 	} while (0)
 	BAD("# talk: nodes=[]", "prefix");
-	BAD("# talm: nodes=\"1.2.3.4\"", "not a JSON array");
-	BAD("# talm: nodes=[1]", "nodes[0] is not a string");
-	BAD("# talm: nodes=[\"a\"] endpoints=[]", "expected \", \"");
-	BAD("# talm: nodes=[\"a\"", "cut short");
-	BAD("# talm: nodes", "expected key=[...]");
+	BAD("# talm: nodes=\"1.2.3.4\"", "cannot unmarshal string into Go value of type []string");
+	BAD("# talm: nodes=[1]", "cannot unmarshal number into Go value of type string");
+	BAD("# talm: nodes=[\"a\"] endpoints=[]", "invalid character 'e' after top-level value");
+	BAD("# talm: nodes=[\"a\"", "unexpected end of JSON input");
+	BAD("# talm: nodes", "invalid format of modeline part");
 #undef BAD
+}
+
+/* talm's own contract for its modeline parser (cozystack/talm
+ * pkg/modeline/contract_test.go and modeline_test.go, at c2d0f05): each line
+ * parses to the same lists, or fails, as talm's ParseModeline does; the
+ * failures hsmca reports carry Go json.Unmarshal's reason.  "-" marks a
+ * list that stays empty (talm: nil). */
+struct ml_case {
+	const char *line;
+	const char *nodes, *endpoints, *templates; /* "|"-joined, NULL = must fail */
+	const char *why;                           /* part of the error, for failures */
+};
+
+static const struct ml_case ml_cases[] = {
+	/* RejectsWithoutPrefix */
+	{ "", NULL, NULL, NULL, "prefix" },
+	{ "# nothing", NULL, NULL, NULL, "prefix" },
+	{ "# vim: set ft=yaml", NULL, NULL, NULL, "prefix" },
+	{ "# talm noprefix", NULL, NULL, NULL, "prefix" },
+	{ "#talm: nodes=[\"x\"]", NULL, NULL, NULL, "prefix" },
+	{ "# talm:nodes=[\"x\"]", NULL, NULL, NULL, "prefix" },
+	/* TrimsLine */
+	{ "   # talm: nodes=[\"1.2.3.4\"]   ", "1.2.3.4", "-", "-", NULL },
+	{ "\t# talm: nodes=[\"1.2.3.4\"]\r\n", "1.2.3.4", "-", "-", NULL },
+	/* RejectsMalformedKeyValue */
+	{ "# talm: nodes", NULL, NULL, NULL, "invalid format of modeline part" },
+	{ "# talm: nodes=invalid", NULL, NULL, NULL,
+	  "invalid character 'i' looking for beginning of value" },
+	{ "# talm: nodes={\"key\":\"val\"}", NULL, NULL, NULL,
+	  "cannot unmarshal object into Go value of type []string" },
+	{ "# talm: nodes=", NULL, NULL, NULL, "unexpected end of JSON input" },
+	/* KeyValueSeparator */
+	{ "# talm: nodes=[\"a\"], endpoints=[\"b\"], templates=[\"c\"]", "a", "b", "c", NULL },
+	{ "# talm: nodes=[\"a\"],endpoints=[\"b\"],templates=[\"c\"]", "a", "b", "c", NULL },
+	{ "# talm: nodes=[\"a\"],   endpoints=[\"b\"],   templates=[\"c\"]", "a", "b", "c", NULL },
+	{ "# talm: nodes=[\"a\"] , endpoints=[\"b\"] , templates=[\"c\"]", "a", "b", "c", NULL },
+	/* CommaInsideArrayNeverSplits */
+	{ "# talm: nodes=[\"1.2.3.4\", \"5.6.7.8\"]", "1.2.3.4|5.6.7.8", "-", "-", NULL },
+	{ "# talm: nodes=[\"a,b\",\"c\"]", "a,b|c", "-", "-", NULL },
+	{ "# talm: nodes=[\"a\\\"b\",\"c\"]", "a\"b|c", "-", "-", NULL },
+	{ "# talm: nodes=[\"[,]\",\"x\"]", "[,]|x", "-", "-", NULL },
+	/* TrailingCommaRejected */
+	{ "# talm: nodes=[\"a\"],", NULL, NULL, NULL, "invalid format of modeline part" },
+	{ "# talm: nodes=[\"a\"], ", NULL, NULL, NULL, "invalid format of modeline part" },
+	{ "# talm: nodes=[\"a\"], endpoints=[\"b\"],", NULL, NULL, NULL,
+	  "invalid format of modeline part" },
+	/* UnbalancedClosingBracketDoesNotPanic */
+	{ "# talm: nodes=\"a\"]", NULL, NULL, NULL, "invalid character ']' after top-level value" },
+	{ "# talm: nodes=]", NULL, NULL, NULL, "invalid character ']' looking for beginning of value" },
+	{ "# talm: nodes=[\"a\"]], endpoints=[\"b\"]", NULL, NULL, NULL,
+	  "invalid character ']' after top-level value" },
+	/* EmptyArrays; GenerateModeline_RoundTrip: a nil list is written null */
+	{ "# talm: nodes=[], endpoints=[], templates=[]", "-", "-", "-", NULL },
+	{ "# talm: nodes=[\"10.0.0.1\"], endpoints=null, templates=[\"t.yaml\"]", "10.0.0.1", "-",
+	  "t.yaml", NULL },
+	{ "# talm: nodes=null, endpoints=null, templates=null", "-", "-", "-", NULL },
+	/* modeline_test.go: unknown keys are ignored, but their values are
+	 * decoded as []string all the same */
+	{ "# talm: nodes=[\"a\"], foo=[\"bar\"]", "a", "-", "-", NULL },
+	{ "# talm: foo=[1,{\"x\":[2]}], nodes=[\"a\"]", NULL, NULL, NULL,
+	  "cannot unmarshal number into Go value of type string" },
+	{ "# talm: foo=[1,], nodes=[\"a\"]", NULL, NULL, NULL,
+	  "invalid character ']' looking for beginning of value" },
+	/* What json-c accepted and Go's json.Unmarshal refuses */
+	{ "# talm: nodes=['a']", NULL, NULL, NULL,
+	  "invalid character '\\'' looking for beginning of value" },
+	{ "# talm: nodes=[\"a\",]", NULL, NULL, NULL,
+	  "invalid character ']' looking for beginning of value" },
+	{ "# talm: nodes=[\"a\" \"b\"]", NULL, NULL, NULL,
+	  "invalid character '\"' after array element" },
+	{ "# talm: nodes=[\"a\"]x", NULL, NULL, NULL, "invalid character 'x' after top-level value" },
+	{ "# talm: nodes=[\"a\tb\"]", NULL, NULL, NULL, "invalid character '\\t' in string literal" },
+	{ "# talm: nodes=[\"\\x\"]", NULL, NULL, NULL, "invalid character 'x' in string escape code" },
+	{ "# talm: nodes=[tru]", NULL, NULL, NULL, "invalid character ']' in literal true (expecting 'e')" },
+	{ "# talm: nodes=[01]", NULL, NULL, NULL, "invalid character '1' after array element" },
+	{ "# talm: nodes=[[\"a\"]]", NULL, NULL, NULL,
+	  "cannot unmarshal array into Go value of type string" },
+	{ "# talm: nodes=true", NULL, NULL, NULL, "cannot unmarshal bool into Go value of type []string" },
+	/* Go's decoding: null elements are "", escapes, a key given twice keeps the last */
+	{ "# talm: nodes=[\"a\", null]", "a|", "-", "-", NULL },
+	{ "# talm: nodes=[\"\\u0041\\/b\"]", "A/b", "-", "-", NULL },
+	{ "# talm: nodes=[\"x\"], nodes=[\"y\"]", "y", "-", "-", NULL },
+	{ "# talm: nodes =[\"x\"]", "-", "-", "-", NULL }, /* key "nodes " is not nodes */
+};
+
+static void check_list(const char *line, const char *what, char **got, const char *want)
+{
+	char buf[512] = "";
+	size_t i;
+
+	if (strcmp(want, "-") != 0 || got[0]) {
+		for (i = 0; got[i]; i++)
+			snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s", i ? "|" : "",
+				 got[i]);
+		if (strcmp(want, "-") == 0 ? got[0] != NULL : strcmp(buf, want) != 0)
+			fail_msg("%s: %s = \"%s\", talm has \"%s\"", line, what, buf, want);
+	}
+}
+
+static void test_modeline_talm_contract(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(ml_cases) / sizeof(ml_cases[0]); i++) {
+		const struct ml_case *c = &ml_cases[i];
+		struct hsmca_talm_modeline m;
+		hsmca_error err = { 0 };
+		int rc = hsmca_talm_parse_modeline(c->line, strlen(c->line), &m, &err);
+
+		if (!c->nodes) {
+			if (rc != -1)
+				fail_msg("%s: parsed, talm refuses it", c->line);
+			if (!strstr(err.msg, c->why))
+				fail_msg("%s: error \"%s\" lacks \"%s\"", c->line, err.msg, c->why);
+			continue;
+		}
+		if (rc != 0)
+			fail_msg("%s: refused (%s), talm parses it", c->line, err.msg);
+		check_list(c->line, "nodes", m.nodes, c->nodes);
+		check_list(c->line, "endpoints", m.endpoints, c->endpoints);
+		check_list(c->line, "templates", m.templates, c->templates);
+		hsmca_talm_modeline_free(&m);
+	}
 }
 
 static void test_node_file_parse(void **state)
@@ -491,6 +615,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_modeline),
+		cmocka_unit_test(test_modeline_talm_contract),
 		cmocka_unit_test(test_node_file_parse),
 		cmocka_unit_test(test_find_root),
 		cmocka_unit_test(test_write_talosconfig),

@@ -585,19 +585,22 @@ static void test_version_direct_and_proxied(void **state)
 			fail_msg("via cp1 to %s: %s", nodes[i].name, err.msg);
 		assert_string_equal(tag, "v1.14.0");
 	}
-	/* apid refuses a node value with a port. */
+	/* apid refuses a node value with a port (its backend will not take
+	 * such a target: INTERNAL "invalid target"). */
 	assert_int_equal(hsmca_talos_version(cl, "cp2:50000", tag, sizeof(tag), &err), -1);
-	assert_int_equal(err.code, HSMCA_GRPC_INVALID_ARGUMENT);
+	assert_int_equal(err.code, HSMCA_GRPC_INTERNAL);
 	assert_contains(err.msg, "version on 127.0.0.1:");
-	assert_contains(err.msg, "(node cp2:50000): INVALID_ARGUMENT: ");
+	assert_contains(err.msg, "(node cp2:50000): INTERNAL: invalid target");
 	/* A header-breaking node value never leaves the client. */
 	assert_int_equal(hsmca_talos_version(cl, "cp2\r\nx: y", tag, sizeof(tag), &err), -1);
 	assert_int_equal(err.code, HSMCA_TALOS_E_LOCAL);
 	release(cl);
-	/* Workers do not proxy. */
+	/* Workers do not proxy ("no request forwarding"); naming themselves is local. */
 	cl = client(&admin, "w1");
 	assert_int_equal(hsmca_talos_version(cl, "cp1", tag, sizeof(tag), &err), -1);
-	assert_int_equal(err.code, HSMCA_GRPC_FAILED_PRECONDITION);
+	assert_int_equal(err.code, HSMCA_GRPC_PERMISSION_DENIED);
+	assert_contains(err.msg, "no request forwarding");
+	assert_int_equal(hsmca_talos_version(cl, "w1", tag, sizeof(tag), &err), 0);
 }
 
 static void test_get_config_keys(void **state)
@@ -620,6 +623,23 @@ static void test_get_config_keys(void **state)
 	assert_int_equal(hsmca_mconfig_machine_type(y, n, type, sizeof(type), &err), 0);
 	assert_string_equal(type, "worker");
 	assert_false(has_machine_ca_key(y, n));
+}
+
+/* Spec.yaml_spec is the YAML encoding of the config string (a "|" block):
+ * decoded, it is byte for byte what proto_spec carries. */
+static void test_get_config_yaml_spec(void **state)
+{
+	hsmca_talos_client *cl = client(&admin, "cp1");
+	uint8_t *a, *b;
+	size_t na, nb;
+
+	(void)state;
+	a = get_config(cl, "w1", &na);
+	fault("node=w1&yaml_spec_only=1");
+	b = get_config(cl, "w1", &nb);
+	assert_int_equal(na, nb);
+	assert_memory_equal(a, b, na);
+	assert_true(nb > 2 && memcmp(b, "|", 1) != 0 && memcmp(b, "version:", 8) == 0);
 }
 
 static void test_reader_role(void **state)
@@ -877,9 +897,11 @@ static void test_apply_refused_by_node(void **state)
 
 	(void)state;
 	y = get_config(cl, NULL, &n);
+	/* REBOOT outside maintenance mode: UNIMPLEMENTED (machined's ApplyConfiguration). */
 	assert_int_equal(hsmca_talos_apply_config(cl, NULL, y, n, HSMCA_TALOS_MODE_REBOOT, &err),
 			 -1);
-	assert_int_equal(err.code, HSMCA_GRPC_INVALID_ARGUMENT);
+	assert_int_equal(err.code, HSMCA_GRPC_UNIMPLEMENTED);
+	assert_contains(err.msg, "the REBOOT mode is not supported");
 	p = strstr((char *)y, "type: controlplane");
 	assert_non_null(p);
 	memcpy(p, "type: worker      ", 18);
@@ -993,6 +1015,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		TEST(test_version_direct_and_proxied),
 		TEST(test_get_config_keys),
+		TEST(test_get_config_yaml_spec),
 		TEST(test_reader_role),
 		TEST(test_accepted_ca_add_then_remove),
 		TEST(test_unavailable_retried),
