@@ -233,9 +233,11 @@ probe "the admin credential never stopped working" \
 	"cp1 ok kubernetes-admin;cp2 ok kubernetes-admin" "$KUBE_KUBECONFIG"
 
 # --- a TRY-mode config is rolled back, and the bundle with it ---
-it_ok "$CL" kaccept "$C" cp1 add pki/nca.crt auto try=2 >/dev/null
+# The window is long enough that the probe right after the apply lands in it
+# on a loaded machine (2 s was not: the probe's own start-up took longer).
+it_ok "$CL" kaccept "$C" cp1 add pki/nca.crt auto try=12 >/dev/null
 probe "TRY mode: accepted while it lasts" "cp1 ok hsmca-probe;cp2 refused 401" new.kubeconfig
-wait_probe "TRY mode: rolled back after its timeout, refused again" "cp1 refused 401;cp2 refused 401" 15 new.kubeconfig
+wait_probe "TRY mode: rolled back after its timeout, refused again" "cp1 refused 401;cp2 refused 401" 40 new.kubeconfig
 
 # --- the apiserver re-reads its file on every request ---
 printf 'not a certificate\n' >"$B/cp1.pem"
