@@ -7,6 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 . scripts/deps.sh
 hsmca_install_deps
+hsmca_install_promtool
 
 jobs=${HSMCA_JOBS:-2}
 # Most integration tests wait on servers, doubles and fsync rather than

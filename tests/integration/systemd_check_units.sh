@@ -51,7 +51,7 @@ mkdir -p textfile
 read -r -a argv <<<"${exec_start//\/var\/lib\/prometheus\/node-exporter/$WORK/textfile}"
 argv[0]=$HSMCA
 it_ok "${argv[@]}" >/dev/null
-grep -q '^hsmca_ca_expiry_seconds{ca="root"} ' textfile/hsmca.prom &&
+grep -q '^hsmca_ca_expiry_seconds{ca="root",retired="false"} ' textfile/hsmca.prom &&
 	it_pass "the service command writes the CA's expiry" || it_fail "no CA sample in the textfile"
 grep -q '^hsmca_check_timestamp_seconds ' textfile/hsmca.prom &&
 	it_pass "the textfile carries the check's timestamp" || it_fail "no timestamp sample"
