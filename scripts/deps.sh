@@ -8,6 +8,7 @@ hsmca_packages=(
   swtpm swtpm-tools tpm2-abrmd libtss2-tcti-tabrmd0 libtpm2-pkcs11-1 tpm2-tools dbus
   faketime etcd-server etcd-client python3 python3-grpcio python3-cryptography python3-yaml
   libengine-pkcs11-openssl
+  dpkg-dev systemd strace zsh man-db
 )
 
 hsmca_install_deps() {

@@ -23,7 +23,7 @@ start=$(date +%s)
 status=0
 for variant in werror asan; do
   dir="build/$variant"
-  args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHSMCA_WERROR=ON)
+  args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHSMCA_WERROR=ON -DCMAKE_INSTALL_PREFIX=/usr)
   [ "$variant" = asan ] && args+=(-DHSMCA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
   echo "==> [$variant] configure and build"
   cmake -S . -B "$dir" "${args[@]}" >/dev/null
