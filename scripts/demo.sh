@@ -7,6 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 . scripts/deps.sh
 hsmca_install_deps
+hsmca_install_promtool || echo "==> promtool is missing: the textfile will not be checked" >&2
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -139,6 +140,14 @@ say "records and audit log"
 "$hsmca" certs list talos-access | head -5
 "$hsmca" audit verify
 
+say "expiry check after the rotations: retired CAs and revocation probes are no alarm (exit 0)"
+"$hsmca" check --warn 90d --metrics "$demo/hsmca.prom"
+if command -v promtool >/dev/null; then
+  promtool check metrics <"$demo/hsmca.prom" && echo "promtool: $demo/hsmca.prom is a valid textfile"
+else
+  echo "promtool is not installed (scripts/deps.sh: hsmca_install_promtool): textfile not checked"
+fi
+
 cat <<EOT
 
 What to look at:
@@ -146,6 +155,7 @@ What to look at:
   $demo/alice.crt, $demo/certs/   certificates signed in the token
   hsmca --home $HSMCA_HOME certs list       every issued certificate, from the records
   $HSMCA_HOME/audit.log           one hash-chained JSON line per key event and rotation step
+  $demo/hsmca.prom             the Prometheus textfile of 'hsmca check' (retired CAs labelled)
   $TALOS_TALOSCONFIG
                                   the talosconfig signed in the token by the new access CA (0600)
   $KUBE_KUBECONFIG

@@ -10,6 +10,7 @@ hsmca_packages=(
   faketime etcd-server etcd-client python3 python3-grpcio python3-cryptography python3-yaml
   libengine-pkcs11-openssl
   libgfshare-dev
+  dpkg-dev systemd strace zsh man-db
 )
 
 hsmca_install_deps() {
@@ -29,4 +30,27 @@ hsmca_install_deps() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# promtool (the checker the acceptance names, for the metrics
+# textfile) comes from Debian's prometheus package, which also ships the
+# Prometheus server (96 MB, started by its postinst on a systemd host): only
+# the one static binary is taken out of the package and put in
+# /usr/local/bin.  apt-get download fetches it; nothing is installed in dpkg.
+hsmca_install_promtool() {
+  local tmp
+  command -v promtool >/dev/null && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "scripts: promtool is missing; as root run: . scripts/deps.sh && hsmca_install_promtool" >&2
+    return 1
+  fi
+  echo "==> extracting promtool from Debian's prometheus package"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && { apt-get download -qq prometheus >/dev/null 2>&1 ||
+      { apt-get update -qq && apt-get download -qq prometheus >/dev/null; }; } &&
+    dpkg-deb --fsys-tarfile prometheus_*.deb | tar -x ./usr/bin/promtool) &&
+    install -m 0755 "$tmp/usr/bin/promtool" /usr/local/bin/promtool
+  local rc=$?
+  rm -rf "$tmp"
+  return $rc
 }

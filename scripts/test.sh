@@ -7,6 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 . scripts/deps.sh
 hsmca_install_deps
+hsmca_install_promtool || echo "==> promtool is missing: the metrics checks will fail" >&2
 
 jobs=${HSMCA_JOBS:-2}
 # Most integration tests wait on servers, doubles and fsync rather than
@@ -22,7 +23,7 @@ start=$(date +%s)
 status=0
 for variant in werror asan; do
   dir="build/$variant"
-  args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHSMCA_WERROR=ON)
+  args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHSMCA_WERROR=ON -DCMAKE_INSTALL_PREFIX=/usr)
   [ "$variant" = asan ] && args+=(-DHSMCA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
   echo "==> [$variant] configure and build"
   cmake -S . -B "$dir" "${args[@]}" >/dev/null

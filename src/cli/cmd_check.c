@@ -1,9 +1,15 @@
 /* hsmca check [--warn 90d] [--grace 30d] [--all] [--json] [--metrics FILE]
  *
- * Reports every CA certificate, and every recorded certificate that still
- * matters, whose notAfter falls within the warning window (or has passed).
- * Exit 0 when nothing does, 1 otherwise (and on errors).  Public data only:
- * the token is not opened.  A recorded certificate no longer matters when
+ * Reports every live CA certificate, and every recorded certificate that
+ * still matters, whose notAfter falls within the warning window (or has
+ * passed).  Exit 0 when nothing does, 1 when something does, 3 when the
+ * check could not run (2 is usage).  Public data only: the token is not
+ * opened.  A retired CA (src/ca/retired.h: a rotation replaced it) is
+ * reported as retired, never as an alarm, and its certificates are history.
+ * A recorded certificate no longer matters when
+ *   - its CA is retired,
+ *   - it is a rotation's revocation probe (CN=hsmca-revocation-probe, one
+ *     hour; it exists to be refused),
  *   - it is revoked,
  *   - it expired more than --grace ago (default 30d), or
  *   - it was renewed: a later certificate of the same CA with the same
@@ -25,12 +31,17 @@
 
 #include "ca/ca.h"
 #include "hier/hier.h"
+#include "ca/retired.h"
 #include "common/fsutil.h"
 #include "common/util.h"
 #include "store/records.h"
 
 #define DEFAULT_WARN ((int64_t)90 * 86400)
 #define DEFAULT_GRACE ((int64_t)30 * 86400)
+
+/* Exit statuses beyond cli.h's: 1 means "something expires", so a check
+ * that could not run needs its own (documented in hsmca(1)). */
+enum { CHECK_EXPIRING = 1, CHECK_ERROR = 3 };
 
 /* A growable text buffer; allocation failures are sticky. */
 struct sbuf {
@@ -118,9 +129,10 @@ struct check {
 	time_t now;
 	int64_t warn, grace;
 	bool all;
-	json_object *found; /* JSON mode: the findings */
+	json_object *found;   /* JSON mode: the findings */
+	json_object *retired; /* JSON mode: the retired CAs */
 	struct sbuf ca_metrics, cert_metrics;
-	size_t cas, certs, findings;
+	size_t cas, certs, findings, nretired, probes;
 	/* the CA being walked */
 	const char *ca;
 	struct hsmca_revocation *rv;
@@ -261,6 +273,20 @@ static void report(struct check *c, const char *kind, const char *serial, const 
 		printf("CA %s (%s), notAfter %s\n", c->ca, subject, na);
 }
 
+/* A rotation's revocation probe: issued from the CA being replaced, valid
+ * one hour, used once to see every node refuse it.  Its expiry is by design.
+ * The lifetime bound keeps a certificate someone issued by hand under that
+ * name (with a normal lifetime) in the check. */
+static bool is_probe(const struct hsmca_record *rec)
+{
+	static const char cn[] = "CN=" HSMCA_REVOCATION_PROBE_CN;
+	char next = rec->subject[sizeof(cn) - 1];
+
+	/* The profile may add more RDNs after the CN (O=os:reader for Talos). */
+	return strncmp(rec->subject, cn, sizeof(cn) - 1) == 0 && (next == '\0' || next == ',') &&
+	       rec->not_after - rec->not_before <= 2 * 3600;
+}
+
 static int check_cert_cb(const struct hsmca_record *rec, void *arg)
 {
 	struct check *c = arg;
@@ -268,6 +294,10 @@ static int check_cert_cb(const struct hsmca_record *rec, void *arg)
 	char serial[41];
 	struct sbuf *m = &c->cert_metrics;
 
+	if (is_probe(rec)) {
+		c->probes++;
+		return 0;
+	}
 	if (revoked(c, rec) || rec->not_after < c->now - c->grace)
 		return 0;
 	lt = c->all ? NULL : latest_find(c, subject_key(rec));
@@ -318,22 +348,55 @@ static int check_parent(const char *home, const struct hsmca_ca *ca, struct chec
 	return 0;
 }
 
+/* A retired CA: listed (JSON; text with -v), counted, never an alarm. */
+static void report_retired(struct check *c, const struct hsmca_ca *ca,
+			   const struct hsmca_ca_retirement *rt)
+{
+	char na[21];
+
+	c->nretired++;
+	hsmca_format_time(ca->not_after, na);
+	if (c->retired) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "ca", json_object_new_string(ca->name));
+		json_object_object_add(o, "subject", json_object_new_string(ca->subject));
+		json_object_object_add(o, "not_after", json_object_new_string(na));
+		json_object_object_add(o, "retired", json_object_new_string(rt->when));
+		json_object_object_add(o, "rotation", json_object_new_string(rt->rotation));
+		json_object_object_add(o, "reason", json_object_new_string(rt->reason));
+		json_object_array_add(c->retired, o);
+	} else if (cli.verbosity > 0) {
+		printf("retired: CA %s (%s), notAfter %s, retired %s (%s, rotation %s): not checked\n",
+		       ca->name, ca->subject, na, rt->when, rt->reason[0] ? rt->reason : "?",
+		       rt->rotation[0] ? rt->rotation : "?");
+	}
+}
+
 static int check_ca(const char *home, const char *name, struct check *c, hsmca_error *err)
 {
 	struct hsmca_ca *ca = NULL;
+	struct hsmca_ca_retirement rt;
 	struct sbuf *m = &c->ca_metrics;
-	int ret = -1;
+	int rc, ret = -1;
 
 	c->ca = name;
 	c->rv = NULL;
 	c->nrv = 0;
 	c->nlt = 0;
-	if (hsmca_ca_load(home, name, &ca, err) != 0)
+	if (hsmca_ca_load(home, name, &ca, err) != 0 ||
+	    (rc = hsmca_ca_retirement(ca, &rt, err)) < 0)
 		goto out;
-	c->cas++;
 	sb_printf(m, "hsmca_ca_expiry_seconds{");
 	sb_label(m, "ca", name, true);
+	sb_label(m, "retired", rc ? "true" : "false", false);
 	sb_printf(m, "} %" PRId64 "\n", (int64_t)ca->not_after - (int64_t)c->now);
+	if (rc) {
+		report_retired(c, ca, &rt);
+		ret = 0;
+		goto out;
+	}
+	c->cas++;
 	if ((int64_t)ca->not_after - (int64_t)c->now <= c->warn)
 		report(c, "ca", NULL, ca->subject, NULL, ca->not_after);
 	if (check_parent(home, ca, c, err) != 0)
@@ -373,7 +436,8 @@ static int write_metrics(const char *path, struct check *c, hsmca_error *err)
 	if (c->cert_metrics.len)
 		sb_printf(&out, "%s", c->cert_metrics.p);
 	sb_printf(&out, "# HELP hsmca_ca_expiry_seconds Seconds until the notAfter of a CA "
-			"certificate (negative once expired).\n"
+			"certificate (negative once expired); retired=\"true\" for a CA a "
+			"rotation replaced.\n"
 			"# TYPE hsmca_ca_expiry_seconds gauge\n");
 	if (c->ca_metrics.len)
 		sb_printf(&out, "%s", c->ca_metrics.p);
@@ -401,8 +465,10 @@ static void usage_check(void)
 {
 	cli_print_synopsis(stdout, "check");
 	puts("\nReports CA certificates and issued certificates whose notAfter is within the\n"
-	     "window or already past. Exit 0 when there are none, 1 when there are (or on\n"
-	     "an error). Reads the state directory only; no PIN, no token.\n"
+	     "window or already past. Exit 0 when there are none, 1 when there are, 3 when\n"
+	     "the check could not run. Retired CAs (replaced by a rotation), what they\n"
+	     "issued, and rotations' revocation probes are not alarms. Reads the state\n"
+	     "directory only; no PIN, no token.\n"
 	     "  --warn D       the window (default 90d)\n"
 	     "  --grace D      keep reporting certificates this long after they expired\n"
 	     "                 (default 30d); older ones are history\n"
@@ -411,7 +477,8 @@ static void usage_check(void)
 	     "  --json         findings as JSON\n"
 	     "  --metrics FILE write a Prometheus textfile atomically (node_exporter's\n"
 	     "                 textfile collector): hsmca_certificate_expiry_seconds,\n"
-	     "                 hsmca_ca_expiry_seconds, hsmca_check_timestamp_seconds\n"
+	     "                 hsmca_ca_expiry_seconds{retired=...},\n"
+	     "                 hsmca_check_timestamp_seconds\n"
 	     "See docs/operations.md for the systemd timer.");
 }
 
@@ -429,7 +496,7 @@ int cmd_check(int argc, char **argv)
 	char (*names)[64] = NULL;
 	const char *metrics = NULL;
 	size_t n = 0, i;
-	int opt, ret = CLI_FAIL;
+	int opt, ret = CHECK_ERROR;
 
 	memset(&c, 0, sizeof(c));
 	c.warn = DEFAULT_WARN;
@@ -456,15 +523,23 @@ int cmd_check(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage("check", "check: unexpected argument '%s'", argv[optind]);
-	if (hsmca_home_resolve(cli.home, home, sizeof(home), &err) != 0)
-		return cli_fail(&err);
-	if (!hsmca_config_exists(home))
-		return cli_failf("check: %s is not an hsmca state directory (see 'hsmca init')", home);
-	if (hsmca_ca_names(home, &names, &n, &err) != 0)
-		return cli_failf("check: %s", err.msg);
+	if (hsmca_home_resolve(cli.home, home, sizeof(home), &err) != 0) {
+		cli_fail(&err);
+		return CHECK_ERROR;
+	}
+	if (!hsmca_config_exists(home)) {
+		cli_failf("check: %s is not an hsmca state directory (see 'hsmca init')", home);
+		return CHECK_ERROR;
+	}
+	if (hsmca_ca_names(home, &names, &n, &err) != 0) {
+		cli_failf("check: %s", err.msg);
+		return CHECK_ERROR;
+	}
 	c.now = hsmca_now();
-	if (cli.json)
+	if (cli.json) {
 		c.found = json_object_new_array();
+		c.retired = json_object_new_array();
+	}
 	for (i = 0; i < n; i++) {
 		if (check_ca(home, names[i], &c, &err) != 0) {
 			/* No metrics from a partial run: a stale textfile shows as a stale
@@ -487,22 +562,32 @@ int cmd_check(int argc, char **argv)
 		json_object_object_add(o, "warn_seconds", json_object_new_int64(c.warn));
 		json_object_object_add(o, "cas_checked", json_object_new_uint64(c.cas));
 		json_object_object_add(o, "certificates_checked", json_object_new_uint64(c.certs));
+		json_object_object_add(o, "revocation_probes_ignored",
+				       json_object_new_uint64(c.probes));
 		json_object_object_add(o, "expiring", json_object_get(c.found));
+		json_object_object_add(o, "retired", json_object_get(c.retired));
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	} else if (cli.verbosity >= 0) {
+		char retired[64] = "";
+
+		if (c.nretired)
+			snprintf(retired, sizeof(retired), "; %zu retired CA%s not checked", c.nretired,
+				 c.nretired == 1 ? "" : "s");
 		if (c.findings)
 			printf("%zu expire within %s or have expired (%zu CA%s, %zu certificate%s "
-			       "checked)\n", c.findings, warn_text, c.cas, c.cas == 1 ? "" : "s", c.certs,
-			       c.certs == 1 ? "" : "s");
+			       "checked%s)\n", c.findings, warn_text, c.cas, c.cas == 1 ? "" : "s",
+			       c.certs, c.certs == 1 ? "" : "s", retired);
 		else
-			printf("nothing expires within %s (%zu CA%s, %zu certificate%s checked)\n",
-			       warn_text, c.cas, c.cas == 1 ? "" : "s", c.certs, c.certs == 1 ? "" : "s");
+			printf("nothing expires within %s (%zu CA%s, %zu certificate%s checked%s)\n",
+			       warn_text, c.cas, c.cas == 1 ? "" : "s", c.certs, c.certs == 1 ? "" : "s",
+			       retired);
 	}
-	ret = c.findings ? CLI_FAIL : CLI_OK;
+	ret = c.findings ? CHECK_EXPIRING : CLI_OK;
 out:
 	json_object_put(c.found);
+	json_object_put(c.retired);
 	free(c.lt);
 	free(c.ca_metrics.p);
 	free(c.cert_metrics.p);

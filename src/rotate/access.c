@@ -14,6 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/ca.h"
+#include "ca/retired.h"
 #include "common/fsutil.h"
 #include "common/util.h"
 #include "issue/issue.h"
@@ -86,7 +87,7 @@ int hsmca_rot_next_generation(const char *home, const char *base, char out[64], 
 static int retired_path(const char *home, const char *ca, char *out, size_t outlen,
 			hsmca_error *err)
 {
-	return hsmca_path_join(out, outlen, err, "%s/cas/%s/retired.json", home, ca);
+	return hsmca_path_join(out, outlen, err, "%s/cas/%s/" HSMCA_CA_RETIRED_FILE, home, ca);
 }
 
 int hsmca_rot_mark_retired(const char *home, const char *ca, const char *rotation,

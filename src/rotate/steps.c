@@ -10,6 +10,7 @@
 
 #include "ca/ca.h"
 #include "ca/ceremony.h"
+#include "ca/retired.h"
 #include "common/fsutil.h"
 #include "common/util.h"
 #include "x509/x509.h"
@@ -145,7 +146,7 @@ static int old_probe_creds(struct hsmca_rot *r, void **creds, hsmca_error *err)
 	int ret;
 
 	if (hsmca_rot_issue_client(r->s, r->plan.old_ca, r->t->probe_profile,
-				   "hsmca-revocation-probe", 3600, &crt, &key, err) != 0)
+				   HSMCA_REVOCATION_PROBE_CN, 3600, &crt, &key, err) != 0)
 		return -1;
 	ret = r->t->creds_from_pem(r->plan.node_ca_pem, crt, key, creds, err);
 	free(crt);

@@ -100,7 +100,7 @@ for t in ec-p256 ec-p384 ed25519 rsa-3072 rsa-4096; do
 	it_assert_contains "$(section ca)$src" "$t" "key type $t documented"
 done
 exit_sec=$(printf '%s\n' "$src" | awk '/^\.SH "?EXIT STATUS"?/ { on = 1; next } /^\.SH / { on = 0 } on')
-for code in 0 1 2; do
+for code in 0 1 2 3; do
 	printf '%s\n' "$exit_sec" | grep -qx "\\.B $code" && it_pass "exit status $code documented" ||
 		it_fail "exit status $code missing from EXIT STATUS"
 done
@@ -115,6 +115,18 @@ env_sec=$(printf '%s\n' "$src" | awk '/^\.SH ENVIRONMENT/ { on = 1; next } /^\.S
 for v in HSMCA_HOME HOME SOFTHSM2_CONF TPM2_PKCS11_TCTI TPM2_PKCS11_STORE HSMCA_P11KIT_MODULE_DIRS \
 	HSMCA_NOW; do
 	it_assert_contains "$env_sec" "$v" "ENVIRONMENT: $v"
+done
+# Every variable the code reads (getenv/secure_getenv of a literal name in
+# src/ and pkcs11/) has its own entry (.B NAME, or one of .BR's names).
+mapfile -t read_vars < <(grep -rhoE '(secure_)?getenv\("[A-Za-z_][A-Za-z0-9_]*"\)' \
+	"$HSMCA_TEST_SRCDIR/src" "$HSMCA_TEST_SRCDIR/pkcs11" | sed -E 's/.*\("(.*)"\)/\1/' | sort -u)
+((${#read_vars[@]} >= 10)) && it_pass "the code reads ${#read_vars[@]} environment variables by name" ||
+	it_fail "found only ${#read_vars[@]} getenv() names in src/ and pkcs11/: the scan is broken"
+env_items=$(printf '%s\n' "$env_sec" | awk '/^\.TP/ { getline; print }' | grep -E '^\.BR? ' |
+	sed -E 's/^\.BR? //; s/"//g; s/[ ,]+/\n/g')
+for v in "${read_vars[@]}"; do
+	printf '%s\n' "$env_items" | grep -qx -- "$v" && it_pass "ENVIRONMENT has an entry for $v (read by the code)" ||
+		it_fail "the code reads $v, which has no entry in ENVIRONMENT of docs/hsmca.1"
 done
 
 # --- the files in FILES are the files init makes ---

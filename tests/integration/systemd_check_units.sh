@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# The shipped systemd units (scripts/systemd/hsmca-check.{service,timer}):
-# systemd accepts them, the timer is daily and persistent, and the service's
-# own ExecStart line, run against a real state directory, writes a
-# textfile and exits as documented (0 nothing expiring, 1 something).
+# The shipped systemd units (scripts/systemd/hsmca-check.service.in as the
+# build configures it, and hsmca-check.timer): systemd accepts them, the timer
+# is daily and persistent, and the service's own ExecStart line, run against
+# a real state directory, writes a textfile and exits as documented (0
+# nothing expiring, 1 something).  The installed package is checked by
+# packaging.sh.
 set -euo pipefail
 . "${HSMCA_TEST_SRCDIR:?}/tests/integration/lib/common.sh"
 : "${HSMCA:?path of the hsmca binary}"
+: "${HSMCA_BUILD_DIR:?the build directory}"
 
 it_setup
 cd "$WORK"
 UNITS=$HSMCA_TEST_SRCDIR/scripts/systemd
-SERVICE=$UNITS/hsmca-check.service
+SERVICE=$HSMCA_BUILD_DIR/systemd/hsmca-check.service
 TIMER=$UNITS/hsmca-check.timer
 
 unit_value() { # unit_value FILE KEY: the value of the last KEY= line
@@ -24,14 +27,14 @@ it_assert_eq oneshot "$(unit_value "$SERVICE" Type)" "the service is a oneshot"
 exec_start=$(unit_value "$SERVICE" ExecStart)
 it_assert_contains "$exec_start" "check --warn 90d --metrics /var/lib/prometheus/node-exporter/hsmca.prom" \
 	"the service writes node_exporter's textfile"
-it_assert_eq /var/lib/prometheus/node-exporter "$(unit_value "$SERVICE" ReadWritePaths)" \
-	"the textfile directory is the only writable path"
+it_assert_eq -/var/lib/prometheus/node-exporter "$(unit_value "$SERVICE" ReadWritePaths)" \
+	"the textfile directory is the only writable path (a missing one: the check's exit 3)"
 it_assert_eq yes "$(unit_value "$SERVICE" PrivateNetwork)" "no network for a check of local files"
 
 # systemd's own parser, on copies whose ExecStart points at this build (the
 # man page is not installed here, so that one complaint is expected).
 mkdir -p units
-sed "s|/usr/bin/hsmca|$HSMCA|" "$SERVICE" >units/hsmca-check.service
+sed -E "s|^ExecStart=[^ ]*/hsmca |ExecStart=$HSMCA |" "$SERVICE" >units/hsmca-check.service
 cp "$TIMER" units/hsmca-check.timer
 if command -v systemd-analyze >/dev/null; then
 	systemd-analyze verify units/hsmca-check.timer units/hsmca-check.service >verify.out 2>&1 || true
@@ -51,7 +54,7 @@ mkdir -p textfile
 read -r -a argv <<<"${exec_start//\/var\/lib\/prometheus\/node-exporter/$WORK/textfile}"
 argv[0]=$HSMCA
 it_ok "${argv[@]}" >/dev/null
-grep -q '^hsmca_ca_expiry_seconds{ca="root"} ' textfile/hsmca.prom &&
+grep -q '^hsmca_ca_expiry_seconds{ca="root",retired="false"} ' textfile/hsmca.prom &&
 	it_pass "the service command writes the CA's expiry" || it_fail "no CA sample in the textfile"
 grep -q '^hsmca_check_timestamp_seconds ' textfile/hsmca.prom &&
 	it_pass "the textfile carries the check's timestamp" || it_fail "no timestamp sample"
