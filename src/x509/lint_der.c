@@ -51,6 +51,8 @@ static const uint8_t oid_ski[] = { 0x55, 0x1d, 0x0e };
 static const uint8_t oid_aki[] = { 0x55, 0x1d, 0x23 };
 static const uint8_t oid_san[] = { 0x55, 0x1d, 0x11 };
 static const uint8_t oid_eku[] = { 0x55, 0x1d, 0x25 };
+static const uint8_t oid_crl_dp[] = { 0x55, 0x1d, 0x1f };
+static const uint8_t oid_aia[] = { 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x01 };
 
 /* The signature algorithms hsmca signs with (hsmca_sigalg_der). */
 static bool sigalg_known(const struct t *o)
@@ -199,6 +201,18 @@ static int ext_value(const struct t *oid, bool critical, const struct t *os, str
 		for (q = v.c; q < v.c + v.n;)
 			if (rd(&q, v.c + v.n, &e) != 0 || !oid_ok(&e))
 				return hsmca_error_set(err, "lint: malformed extKeyUsage");
+	} else if (IS(*oid, oid_crl_dp) || IS(*oid, oid_aia)) {
+		/* The CA's URLs (hsmca_ext_ca_urls): a non-empty SEQUENCE of
+		 * well-formed elements, never critical (RFC 5280 4.2.1.13, 4.2.2.1). */
+		if (critical || v.tag != DER_SEQUENCE || v.n == 0)
+			return hsmca_error_set(err, "lint: malformed %s",
+					       IS(*oid, oid_aia) ? "authorityInfoAccess" :
+								   "cRLDistributionPoints");
+		for (q = v.c; q < v.c + v.n;)
+			if (rd(&q, v.c + v.n, &e) != 0 || e.tag != DER_SEQUENCE || e.n == 0)
+				return hsmca_error_set(err, "lint: malformed %s",
+						       IS(*oid, oid_aia) ? "authorityInfoAccess" :
+									   "cRLDistributionPoints");
 	} else {
 		return hsmca_error_set(err, "lint: an extension hsmca does not write");
 	}

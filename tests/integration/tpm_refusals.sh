@@ -162,7 +162,14 @@ for attempt in 1 2 3; do
 		>mid.out 2>mid.err &
 	pid=$!
 	it_register_pid "$pid"
-	sleep 0.4
+	# Kill only once hsmca has libtpm2_pkcs11 mapped: a fixed sleep could land
+	# before the module was loaded (the state checks come first), which is
+	# another failure than the one checked here.
+	for _ in $(seq 1 200); do
+		grep -q 'libtpm2_pkcs11' "/proc/$pid/maps" 2>/dev/null && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
 	kill_swtpm || it_fail "swtpm does not die"
 	wait "$pid" || rc=$?
 	if ((rc == 0)); then

@@ -20,7 +20,7 @@
 #define NOW ((time_t)1893456000) /* 2030-01-01 */
 
 struct spec {
-	bool ca, empty_subject, san, san_critical, dup_ku, leaf_says_ca;
+	bool ca, empty_subject, san, san_critical, dup_ku, leaf_says_ca, urls;
 	int path_len;
 	int serial_len;
 	time_t not_after;
@@ -109,6 +109,9 @@ static void build(const struct spec *s, struct hsmca_der *tbs)
 	hsmca_ext_aki(&exts, id);
 	if (s->san)
 		hsmca_ext_san(&exts, &san, 1, s->san_critical);
+	if (s->urls)
+		hsmca_ext_ca_urls(&exts, "http://pki.example.test/int.crl",
+				  "http://pki.example.test/int.cer");
 	hsmca_der_end(&exts, seq);
 	memset(&t, 0, sizeof(t));
 	t.sigalg = HSMCA_SIG_ECDSA_SHA256;
@@ -216,6 +219,10 @@ static void test_good(void **state)
 	s.ca = true;
 	s.path_len = 0;
 	assert_int_equal(both(&s, root), 0);
+	/* A CA with --crl-url/--issuer-url writes CDP and AIA into all it issues. */
+	s = leaf();
+	s.urls = true;
+	assert_int_equal(both(&s, NULL), 0);
 	X509_free(root);
 }
 

@@ -159,7 +159,7 @@ static void test_limits(void **state)
 	memset(deep, 0, sizeof(deep));
 	for (i = 0; i <= HSMCA_YTREE_MAX_DEPTH; i++)
 		deep[i] = '[';
-	FAILS(deep, "t.yaml:1: nesting deeper than 64 levels");
+	FAILS(deep, "parse t.yaml: line 1: flow collections nested deeper than 64 levels");
 	deep[HSMCA_YTREE_MAX_DEPTH] = '\0'; /* exactly the limit is fine */
 	for (i = 0; i < HSMCA_YTREE_MAX_DEPTH; i++)
 		deep[HSMCA_YTREE_MAX_DEPTH + i] = ']';
