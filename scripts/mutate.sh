@@ -65,7 +65,7 @@ nice cmake -S "$tree" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHSMCA_WERR
 nice cmake --build "$build" -j2 >"$work/build.log" 2>&1 || { tail -n 30 "$work/build.log"; exit 1; }
 
 run_tests() { # regex log
-	nice ctest --test-dir "$build" -R "$1" --timeout 900 --no-tests=error --output-on-failure \
+	nice ctest --test-dir "$build" -R "$1" -j2 --timeout 900 --no-tests=error --output-on-failure \
 		>"$2" 2>&1
 }
 
