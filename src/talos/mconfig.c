@@ -48,6 +48,25 @@ static yaml_node_t *v1alpha1_root(struct hsmca_talos_ydocs *d, yaml_document_t *
 	return NULL;
 }
 
+/* How often `key` is a key of `map`.  Talos and talosctl decode with Go's
+ * yaml.v3, which refuses a mapping that repeats a key; hsmca would edit the
+ * first copy only, so a repeated key on the path it edits is refused too. */
+static size_t key_count(yaml_document_t *doc, const yaml_node_t *map, const char *key)
+{
+	const yaml_node_pair_t *pair;
+	size_t n = 0;
+
+	if (!map || map->type != YAML_MAPPING_NODE)
+		return 0;
+	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+		const char *s = hsmca_talos_yaml_str(yaml_document_get_node(doc, pair->key));
+
+		if (s && strcmp(s, key) == 0)
+			n++;
+	}
+	return n;
+}
+
 static int locate(struct hsmca_talos_ydocs *d, enum hsmca_mconfig_target t, struct loc *l,
 		  hsmca_error *err)
 {
@@ -77,6 +96,8 @@ static int locate(struct hsmca_talos_ydocs *d, enum hsmca_mconfig_target t, stru
 		if (!root)
 			return hsmca_error_set(err, "machine config: no v1alpha1 document "
 						    "(no top-level machine or cluster section)");
+		if (key_count(l->doc, root, sect) > 1)
+			return hsmca_error_set(err, "machine config: the %s section appears twice", sect);
 		l->parent = hsmca_talos_yaml_get(l->doc, root, sect, NULL);
 		l->path = t == HSMCA_MCONFIG_MACHINE_ACCEPTED ? "machine.acceptedCAs"
 							      : "cluster.acceptedCAs";
@@ -89,6 +110,8 @@ static int locate(struct hsmca_talos_ydocs *d, enum hsmca_mconfig_target t, stru
 				       "machine config: the mapping holding %s is not a "
 				       "non-empty block mapping; hsmca does not edit that layout",
 				       l->path);
+	if (key_count(l->doc, l->parent, "acceptedCAs") > 1)
+		return hsmca_error_set(err, "machine config: %s appears twice", l->path);
 	l->seq = hsmca_talos_yaml_get(l->doc, l->parent, "acceptedCAs", &l->key);
 	if (l->seq && l->seq->type != YAML_SEQUENCE_NODE && !hsmca_talos_yaml_is_null(l->seq))
 		return hsmca_error_set(err, "machine config: %s is not a list", l->path);
