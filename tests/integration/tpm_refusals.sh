@@ -166,7 +166,9 @@ for attempt in 1 2 3; do
 	# before the module was loaded (the state checks come first), which is
 	# another failure than the one checked here.
 	for _ in $(seq 1 200); do
-		grep -q 'libtpm2_pkcs11' "/proc/$pid/maps" 2>/dev/null && break
+		# $pid is timeout(1); hsmca is its child.
+		child=$(pgrep -P "$pid" | head -n 1)
+		[[ -n "$child" ]] && grep -q 'libtpm2_pkcs11' "/proc/$child/maps" 2>/dev/null && break
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
