@@ -25,7 +25,7 @@ section() {
 # has_word TEXT OPTION: OPTION occurs in TEXT as a whole word (--grace does
 # not count as --gracex).
 has_word() {
-	printf '%s\n' "$1" | grep -qE -- "(^|[^a-z0-9-])$2([^a-z0-9-]|\$)"
+	grep -qE -- "(^|[^a-z0-9-])$2([^a-z0-9-]|\$)" <<<"$1"
 }
 global=$(printf '%s\n' "$src" | awk '/^\.SH "?GLOBAL OPTIONS"?/ { on = 1; next } /^\.SH / { on = 0 } on')
 
@@ -71,10 +71,10 @@ done
 # --- each command's own help: its options and actions ---
 for c in "${cmds[@]}"; do
 	out=$("$HSMCA" "$c" --help 2>&1) || { it_fail "hsmca $c --help failed: $out" || true; continue; }
-	if printf '%s\n' "$out" | head -1 | grep -qE -- "^usage: hsmca \[global options\] (\[[^]]*\] )*$c( |\$)"; then
+	if head -n 1 <<<"$out" | grep -qE -- "^usage: hsmca \[global options\] (\[[^]]*\] )*$c( |\$)"; then
 		it_pass "hsmca $c --help prints its usage"
 	else
-		it_fail "hsmca $c --help does not start with its usage line: $(printf '%s\n' "$out" | head -1)"
+		it_fail "hsmca $c --help does not start with its usage line: $(head -n 1 <<<"$out")"
 	fi
 	sec=$(section "$c")
 	for opt in $(printf '%s\n' "$out" | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u); do
@@ -85,9 +85,9 @@ for c in "${cmds[@]}"; do
 		fi
 	done
 	# Actions: "key generate", "ca list", ... as the synopsis shows them.
-	syn=$(printf '%s\n' "$out" | head -1)
+	syn=$(head -n 1 <<<"$out")
 	for a in $(printf '%s\n' "$syn" | grep -oE "(^| |\\| )$c [a-z][a-z-]+" | awk '{ print $NF }' | sort -u); do
-		if printf '%s\n' "$sec" | grep -qE "^\\.SY \"hsmca $c $a\""; then
+		if grep -qE "^\\.SY \"hsmca $c $a\"" <<<"$sec"; then
 			it_pass "$c $a has a synopsis"
 		else
 			it_fail "$c $a (from hsmca $c --help) has no '.SY \"hsmca $c $a\"' in docs/hsmca.1"
@@ -101,7 +101,7 @@ for t in ec-p256 ec-p384 ed25519 rsa-3072 rsa-4096; do
 done
 exit_sec=$(printf '%s\n' "$src" | awk '/^\.SH "?EXIT STATUS"?/ { on = 1; next } /^\.SH / { on = 0 } on')
 for code in 0 1 2 3; do
-	printf '%s\n' "$exit_sec" | grep -qx "\\.B $code" && it_pass "exit status $code documented" ||
+	grep -qx "\\.B $code" <<<"$exit_sec" && it_pass "exit status $code documented" ||
 		it_fail "exit status $code missing from EXIT STATUS"
 done
 it_assert_contains "$help" "Exit status: 0 success, 1 the operation failed, 2 usage error." \
@@ -125,7 +125,7 @@ mapfile -t read_vars < <(grep -rhoE '(secure_)?getenv\("[A-Za-z_][A-Za-z0-9_]*"\
 env_items=$(printf '%s\n' "$env_sec" | awk '/^\.TP/ { getline; print }' | grep -E '^\.BR? ' |
 	sed -E 's/^\.BR? //; s/"//g; s/[ ,]+/\n/g')
 for v in "${read_vars[@]}"; do
-	printf '%s\n' "$env_items" | grep -qx -- "$v" && it_pass "ENVIRONMENT has an entry for $v (read by the code)" ||
+	grep -qx -- "$v" <<<"$env_items" && it_pass "ENVIRONMENT has an entry for $v (read by the code)" ||
 		it_fail "the code reads $v, which has no entry in ENVIRONMENT of docs/hsmca.1"
 done
 
