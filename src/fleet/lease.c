@@ -237,7 +237,7 @@ static int refuse_after_conflict(hsmca_lease *l, const char *how, hsmca_error *e
 	return ret;
 }
 
-static int try_acquire(hsmca_lease *l, hsmca_error *err)
+static int try_acquire(hsmca_lease *l, const char *reclaim, hsmca_error *err)
 {
 	hsmca_kube_ref ref = lease_ref(l);
 	json_object *cur = NULL, *out = NULL;
@@ -267,7 +267,8 @@ static int try_acquire(hsmca_lease *l, hsmca_error *err)
 		l->obj = out;
 		return 0;
 	}
-	if (held(cur)) {
+	if (held(cur) && !(reclaim && reclaim[0] &&
+			   strcmp(reclaim, hsmca_kube_str(cur, "spec.holderIdentity")) == 0)) {
 		ret = refuse(l, cur, "is taken", err);
 		goto out;
 	}
@@ -410,7 +411,7 @@ int hsmca_lease_acquire(const hsmca_lease_opts *o, hsmca_lease **out, hsmca_erro
 	/* A client of its own: the renewal thread uses it while the caller
 	 * uses its own client (and may refresh its own exec credential). */
 	if (hsmca_kubeconfig_load(o->kubeconfig, NULL, &l->kc, err) != 0 ||
-	    hsmca_kube_open(l->kc, NULL, &l->k, err) != 0 || try_acquire(l, err) != 0)
+	    hsmca_kube_open(l->kc, NULL, &l->k, err) != 0 || try_acquire(l, o->reclaim, err) != 0)
 		goto fail;
 	l->last_renew_ms = mono_ms();
 	if (pthread_create(&l->thread, NULL, renew_thread, l) != 0) {

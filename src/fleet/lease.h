@@ -39,6 +39,9 @@ typedef struct hsmca_lease_opts {
 	const char *name;       /* Lease name, e.g. "hsmca-rotate-<tcp>" */
 	const char *identity;   /* NULL: "<host>/<pid>/<random run id>" */
 	int duration_s;         /* 0: HSMCA_LEASE_DEFAULT_DURATION_S */
+	const char *reclaim;    /* NULL, or an identity the caller KNOWS is dead (a
+				 * run it succeeded, e.g. proven by a local lock):
+				 * a Lease held by it is taken over at once */
 } hsmca_lease_opts;
 
 /* Take the Lease and start renewing it.  *out only on success; free with

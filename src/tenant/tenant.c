@@ -198,19 +198,38 @@ static int lease_ok(struct tctx *t, const char *step, hsmca_error *err)
  * state directory or on another machine, is refused while we hold it. */
 static int take_lease(struct tctx *t, hsmca_error *err)
 {
-	char name[TENANT_NAME_MAX + 16];
+	char name[TENANT_NAME_MAX + 16], path[PATH_MAX];
 	hsmca_lease_opts lo = { 0 };
+	uint8_t *prev = NULL;
+	size_t len = 0;
+	const char *id;
+	int ret = -1;
 
 	snprintf(name, sizeof(name), "hsmca-rotate-%s", t->name);
 	lo.kubeconfig = t->o->kubeconfig;
 	lo.namespace = t->ns;
 	lo.name = name;
 	lo.duration_s = t->o->lease_duration_s;
-	if (hsmca_lease_acquire(&lo, &t->lease, err) != 0)
-		return hsmca_error_prefix(err, "lock tenant %s/%s", t->ns, t->name);
-	tenant_progress(t, "lease", "holding Lease %s/%s as %s", t->ns, name,
-			hsmca_lease_identity(t->lease));
-	return 0;
+	/* The identity of the last run from this state directory.  We hold its
+	 * flock, so that run is dead: its Lease (a kill -9 left it) is ours to
+	 * take at once, for --resume, instead of after it expires. */
+	if (hsmca_path_join(path, sizeof(path), err, "%s/lease-holder", t->j.dir) != 0)
+		return -1;
+	if (hsmca_read_file(path, HSMCA_LEASE_IDENTITY_MAX, &prev, &len, err) == 0)
+		lo.reclaim = (const char *)prev;
+	hsmca_error_clear(err);
+	if (hsmca_lease_acquire(&lo, &t->lease, err) != 0) {
+		hsmca_error_prefix(err, "lock tenant %s/%s", t->ns, t->name);
+		goto out;
+	}
+	id = hsmca_lease_identity(t->lease);
+	if (hsmca_write_atomic(path, id, strlen(id), 0600, err) != 0)
+		goto out;
+	tenant_progress(t, "lease", "holding Lease %s/%s as %s", t->ns, name, id);
+	ret = 0;
+out:
+	free(prev);
+	return ret;
 }
 
 static int run_steps(struct tctx *t, hsmca_error *err)

@@ -124,4 +124,22 @@ it_assert_eq "" "$(kt_lease holderIdentity)" "the Lease was released by the winn
 [[ ! -e "$HOME_A/tenant/$KT_NS-$KT_NAME/journal.jsonl" && ! -e "$HOME_B/tenant/$KT_NS-$KT_NAME/journal.jsonl" ]] &&
 	it_pass "no unfinished journal in either state directory" || it_fail "an unfinished journal was left"
 
+# --- 5. a run killed (SIGKILL) after its deletions leaves its Lease held ---
+rc=0
+HSMCA_FAULT=tenant:delete HSMCA_HOME=$HOME_A "$HSMCA" "${ROT[@]}" >"$WORK/killed.out" 2>"$WORK/killed.err" || rc=$?
+it_assert_eq 137 "$rc" "the run was killed after deleting the Secrets"
+dead=$(kt_lease holderIdentity)
+it_assert_contains "$dead" "$(hostname)/" "the killed run's Lease is still held"
+# Another state directory must wait for the Lease to expire.
+HSMCA_HOME=$HOME_B it_expect_fail 1 "is taken: held by $dead" hs "${ROT[@]}"
+# The killed run's own state directory holds its flock, so that run is
+# provably dead: --resume takes the Lease over at once and finishes.
+rc=0
+out=$(HSMCA_HOME=$HOME_A hs "${ROT[@]/--dry-run=false/--resume}" 2>&1) || rc=$?
+it_assert_eq 0 "$rc" "--resume from the killed run's state directory reclaims its Lease and finishes"
+it_assert_eq 3 "$(kt_tenant rotations)" "the killed and resumed rotation counts once"
+it_assert_eq 24 "$(kt_count_requests DELETE "/api/v1/namespaces/$KT_NS/secrets/")" \
+	"the resumed run deleted no Secret again (12 per rotation)"
+it_assert_eq "" "$(kt_lease holderIdentity)" "the Lease was released after the resume"
+
 it_summary
