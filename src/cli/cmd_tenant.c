@@ -233,7 +233,10 @@ static void help(void)
 	     "  --resume                continue a journaled run (waits; never deletes twice)\n"
 	     "  --abort                 clear a journaled run that deleted nothing yet\n\n"
 	     "A real run needs an hsmca state directory (--home): its journal is\n"
-	     "<home>/tenant/<namespace>-<name>/journal.jsonl. See docs/rotation.md.");
+	     "<home>/tenant/<namespace>-<name>/journal.jsonl. A real run (and --resume)\n"
+	     "holds the Lease hsmca-rotate-<name> in the tenant namespace: a second hsmca,\n"
+	     "from any state directory or machine, is refused naming the holder until the\n"
+	     "Lease is released or expires (60 s after its last renewal). See docs/rotation.md.");
 }
 
 static int rotate_ca(int argc, char **argv)
