@@ -142,4 +142,38 @@ it_assert_eq 24 "$(kt_count_requests DELETE "/api/v1/namespaces/$KT_NS/secrets/"
 	"the resumed run deleted no Secret again (12 per rotation)"
 it_assert_eq "" "$(kt_lease holderIdentity)" "the Lease was released after the resume"
 
+# --- 6. the Lease lost mid-run: the run stops before its next changing step ---
+# wait_for DESC CMD...: poll (0.2 s) until CMD succeeds; bounded, not a timed assertion.
+wait_for() {
+	local desc=$1 i
+	shift
+	for ((i = 0; i < 600; i++)); do
+		"$@" && return 0
+		sleep 0.2
+	done
+	it_fail "never happened: $desc"
+	return 1
+}
+JA=$HOME_A/tenant/$KT_NS-$KT_NAME/journal.jsonl
+kt_ctl POST /faults '{"pod_never_ready": true}' >/dev/null
+kt_ctl DELETE /requests >/dev/null
+HSMCA_HOME=$HOME_A "$HSMCA" "${ROT[@]}" --lease-duration 3s >"$WORK/lost.out" 2>"$WORK/lost.err" &
+pid_l=$!
+it_register_pid "$pid_l"
+wait_for "the run reaches its wait step" grep -q '"step":"restart-done"' "$JA"
+rv=$(kt_lease resourceVersion)
+it_assert_eq 200 "$(kt_lease_write PUT intruder/1/00000000deadbeef "$now" 3600 "$rv")" \
+	"another writer overwrites the Lease while the run waits"
+renewal_conflicted() { [[ $(kt_count_requests PUT "$LPATH/$LEASE" 409) -ge 1 ]]; }
+wait_for "the run's renewal meets 409 Conflict" renewal_conflicted
+kt_ctl POST /faults '{}' >/dev/null
+rc=0
+wait "$pid_l" || rc=$?
+it_assert_eq 1 "$rc" "the run whose Lease was lost failed"
+it_assert_contains "$(cat "$WORK/lost.err")" "before step write: Lease $KT_NS/$LEASE is no longer ours: " \
+	"it stopped before writing the kubeconfig, saying the Lease is no longer ours"
+it_assert_contains "$(cat "$WORK/lost.err")" "held by intruder/1/00000000deadbeef" "and who holds it now"
+it_assert_eq intruder/1/00000000deadbeef "$(kt_lease holderIdentity)" "the lost Lease was not released over the new holder"
+[[ -s $JA ]] && it_pass "the stopped run left its journal for --resume" || it_fail "no journal left"
+
 it_summary
