@@ -1,6 +1,6 @@
 /* hsmca tenant rotate-ca --name NAME --namespace NS [--kubeconfig FILE]
  *       [--kamaji-namespace cozy-kamaji] [--method delete|annotate] [--out FILE]
- *       [--timeout D] [--keep-front-proxy-ca] [--no-wait-workers]
+ *       [--timeout D] [--lease-duration D] [--keep-front-proxy-ca] [--no-wait-workers]
  *       [--dry-run=true|false] [--resume|--abort] */
 #include "cli/cli.h"
 
@@ -230,10 +230,15 @@ static void help(void)
 	     "  --keep-front-proxy-ca   leave the front-proxy CA (the seed procedure's way)\n"
 	     "  --no-wait-workers       the tenant has no worker VMs: await none (without it,\n"
 	     "                          finding no worker VM pod refuses the run)\n"
+	     "  --lease-duration D      the Lease's leaseDurationSeconds (default 60s; renewed\n"
+	     "                          every third of it)\n"
 	     "  --resume                continue a journaled run (waits; never deletes twice)\n"
 	     "  --abort                 clear a journaled run that deleted nothing yet\n\n"
 	     "A real run needs an hsmca state directory (--home): its journal is\n"
-	     "<home>/tenant/<namespace>-<name>/journal.jsonl. See docs/rotation.md.");
+	     "<home>/tenant/<namespace>-<name>/journal.jsonl. A real run (and --resume)\n"
+	     "holds the Lease hsmca-rotate-<name> in the tenant namespace: a second hsmca,\n"
+	     "from any state directory or machine, is refused naming the holder until the\n"
+	     "Lease is released or expires (60 s after its last renewal). See docs/rotation.md.");
 }
 
 static int rotate_ca(int argc, char **argv)
@@ -246,6 +251,7 @@ static int rotate_ca(int argc, char **argv)
 		{ "method", required_argument, NULL, 'm' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "lease-duration", required_argument, NULL, 'L' },
 		{ "dry-run", optional_argument, NULL, 'd' },
 		{ "resume", no_argument, NULL, 'r' },
 		{ "abort", no_argument, NULL, 'a' },
@@ -286,6 +292,16 @@ static int rotate_ca(int argc, char **argv)
 			if (hsmca_parse_duration(optarg, "--timeout", &o.timeout_s, &err) != 0)
 				return cli_usage("tenant", "tenant rotate-ca: %s", err.msg);
 			break;
+		case 'L': {
+			int64_t d;
+
+			if (hsmca_parse_duration(optarg, "--lease-duration", &d, &err) != 0)
+				return cli_usage("tenant", "tenant rotate-ca: %s", err.msg);
+			if (d < 3 || d > 3600)
+				return cli_usage("tenant", "tenant rotate-ca: --lease-duration is 3s to 1h");
+			o.lease_duration_s = (int)d;
+			break;
+		}
 		case 'd':
 			if (parse_bool(optarg, &dry_run) != 0)
 				return cli_usage("tenant", "tenant rotate-ca: --dry-run takes true or "

@@ -75,7 +75,7 @@ static const struct cli_command commands[] = {
 	{ "tenant", cmd_tenant,
 	  "tenant rotate-ca --name NAME --namespace NS [--kubeconfig FILE] "
 	  "[--kamaji-namespace cozy-kamaji] [--method delete|annotate] [--out FILE] [--timeout D] "
-	  "[--keep-front-proxy-ca] [--no-wait-workers] [--dry-run=true|false] [--resume|--abort]",
+	  "[--lease-duration D] [--keep-front-proxy-ca] [--no-wait-workers] [--dry-run=true|false] [--resume|--abort]",
 	  "rotate a Kamaji tenant control plane's CA and fetch its new admin kubeconfig" },
 };
 

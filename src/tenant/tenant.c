@@ -185,6 +185,53 @@ static int adopt_begin(struct tctx *t, json_object *begin, hsmca_error *err)
 	return 0;
 }
 
+/* Before each step that changes the tenant: a run whose Lease was lost (taken
+ * over after it could not renew, or overwritten) stops before it acts. */
+static int lease_ok(struct tctx *t, const char *step, hsmca_error *err)
+{
+	if (t->lease && hsmca_lease_check(t->lease, err) != 0)
+		return hsmca_error_prefix(err, "before step %s", step);
+	return 0;
+}
+
+/* The cluster-wide lock, beside the local flock: another hsmca, with another
+ * state directory or on another machine, is refused while we hold it. */
+static int take_lease(struct tctx *t, hsmca_error *err)
+{
+	char name[TENANT_NAME_MAX + 16], path[PATH_MAX];
+	hsmca_lease_opts lo = { 0 };
+	uint8_t *prev = NULL;
+	size_t len = 0;
+	const char *id;
+	int ret = -1;
+
+	snprintf(name, sizeof(name), "hsmca-rotate-%s", t->name);
+	lo.kubeconfig = t->o->kubeconfig;
+	lo.namespace = t->ns;
+	lo.name = name;
+	lo.duration_s = t->o->lease_duration_s;
+	/* The identity of the last run from this state directory.  We hold its
+	 * flock, so that run is dead: its Lease (a kill -9 left it) is ours to
+	 * take at once, for --resume, instead of after it expires. */
+	if (hsmca_path_join(path, sizeof(path), err, "%s/lease-holder", t->j.dir) != 0)
+		return -1;
+	if (hsmca_read_file(path, HSMCA_LEASE_IDENTITY_MAX, &prev, &len, err) == 0)
+		lo.reclaim = (const char *)prev;
+	hsmca_error_clear(err);
+	if (hsmca_lease_acquire(&lo, &t->lease, err) != 0) {
+		hsmca_error_prefix(err, "lock tenant %s/%s", t->ns, t->name);
+		goto out;
+	}
+	id = hsmca_lease_identity(t->lease);
+	if (hsmca_write_atomic(path, id, strlen(id), 0600, err) != 0)
+		goto out;
+	tenant_progress(t, "lease", "holding Lease %s/%s as %s", t->ns, name, id);
+	ret = 0;
+out:
+	free(prev);
+	return ret;
+}
+
 static int run_steps(struct tctx *t, hsmca_error *err)
 {
 	json_object *l;
@@ -214,13 +261,16 @@ static int run_steps(struct tctx *t, hsmca_error *err)
 		tenant_progress(t, "resume", "continuing after step %s; old CA sha256 %s",
 				tj_last_step(&t->j), t->res->old_ca_sha256);
 	}
+	if (lease_ok(t, t->method == HSMCA_TENANT_METHOD_DELETE ? "delete" : "annotate", err) != 0)
+		return -1;
 	if (t->method == HSMCA_TENANT_METHOD_DELETE) {
 		if (!tj_last(&t->j, "delete-done") && tenant_delete_secrets(t, err) != 0)
 			return -1;
 	} else if (!tj_last(&t->j, "annotate-done") && tenant_annotate(t, err) != 0) {
 		return -1;
 	}
-	if (!tj_last(&t->j, "restart-done") && tenant_restart_pods(t, err) != 0)
+	if (lease_ok(t, "restart", err) != 0 ||
+	    (!tj_last(&t->j, "restart-done") && tenant_restart_pods(t, err) != 0))
 		return -1;
 	if ((l = tj_last(&t->j, "annotate-begin")) != NULL)
 		t->annotate_start = (time_t)json_object_get_int64(json_object_object_get(l, "start"));
@@ -261,7 +311,8 @@ static int run_steps(struct tctx *t, hsmca_error *err)
 	} else {
 		/* Written again on resume: the file may be gone, and writing it is
 		 * idempotent. */
-		if (tenant_write_kubeconfig(t, err) != 0 || tenant_prove(t, err) != 0)
+		if (lease_ok(t, "write", err) != 0 || tenant_write_kubeconfig(t, err) != 0 ||
+		    tenant_prove(t, err) != 0)
 			return -1;
 	}
 	{
@@ -325,14 +376,16 @@ int hsmca_tenant_rotate(const hsmca_tenant_opts *o, bool resume, hsmca_tenant_re
 	if (tj_init(&t.j, o->home, t.ns, t.name, err) != 0 || tj_lock(&t.j, err) != 0 ||
 	    tj_load(&t.j, err) != 0)
 		goto out;
+	if (json_object_array_length(t.j.lines) > 0 && !resume) {
+		hsmca_error_set(err, "an unfinished rotation of tenant %s/%s is journaled in %s "
+				"(last step: %s); run again with --resume to continue it, or "
+				"--abort to clear it", t.ns, t.name, t.j.path,
+				tj_last_step(&t.j) ? tj_last_step(&t.j) : "?");
+		goto out;
+	}
+	if (take_lease(&t, err) != 0)
+		goto out;
 	if (json_object_array_length(t.j.lines) > 0) {
-		if (!resume) {
-			hsmca_error_set(err, "an unfinished rotation of tenant %s/%s is journaled in %s "
-					"(last step: %s); run again with --resume to continue it, or "
-					"--abort to clear it", t.ns, t.name, t.j.path,
-					tj_last_step(&t.j) ? tj_last_step(&t.j) : "?");
-			goto out;
-		}
 		if (!tj_last(&t.j, "begin")) {
 			hsmca_error_set(err, "journal %s has no begin line", t.j.path);
 			goto out;
@@ -367,6 +420,10 @@ int hsmca_tenant_rotate(const hsmca_tenant_opts *o, bool resume, hsmca_tenant_re
 		goto out;
 	ret = run_steps(&t, err);
 out:
+	/* Released on every exit of a run (a failed run is no longer running;
+	 * its journal is local); a killed run's Lease expires by itself. */
+	hsmca_lease_release(t.lease, NULL);
+	t.lease = NULL;
 	if (ret != 0 && t.j.lines && json_object_array_length(t.j.lines) > 0) {
 		char msg[HSMCA_ERROR_MAX];
 		unsigned long code = err->code;

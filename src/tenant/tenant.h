@@ -95,6 +95,7 @@ typedef struct hsmca_tenant_opts {
 	bool keep_front_proxy_ca;     /* the seed's behaviour: leave the front-proxy CA */
 	bool no_wait_workers;         /* the tenant has no worker VMs: await none */
 	int64_t timeout_s;            /* bound of the wait step in this run; 0: default */
+	int lease_duration_s;         /* the Lease hsmca-rotate-<name>; 0: 60 s */
 	hsmca_tenant_progress_fn progress; /* may be NULL */
 	void *progress_arg;
 } hsmca_tenant_opts;

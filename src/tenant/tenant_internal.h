@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 
 #include "audit/audit.h"
+#include "fleet/lease.h"
 #include "kube/kubeclient.h"
 #include "kube/kubeconfig.h"
 #include "tenant/tenant.h"
@@ -61,6 +62,7 @@ struct tctx {
 	time_t annotate_start;  /* wall clock when annotation began (method annotate) */
 	hsmca_kubeconfig *kc;   /* management cluster */
 	hsmca_kube *k;
+	hsmca_lease *lease;     /* the coordination Lease hsmca-rotate-<name>, while held */
 	struct tjournal j;
 	hsmca_audit *audit;
 	hsmca_tenant_result *res;

@@ -552,6 +552,7 @@ RESOURCES = {
     ("", "secrets"): Resource("secrets", "Secret"),
     ("", "configmaps"): Resource("configmaps", "ConfigMap"),
     ("", "pods"): Resource("pods", "Pod"),
+    ("coordination.k8s.io", "leases"): Resource("leases", "Lease", "coordination.k8s.io", "v1"),
     ("kamaji.clastix.io", "tenantcontrolplanes"):
         Resource("tenantcontrolplanes", "TenantControlPlane", "kamaji.clastix.io", "v1alpha1"),
 }
@@ -559,6 +560,8 @@ RESOURCES = {
 DNS1123_SUB = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 LABEL_VAL = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+# metav1.MicroTime as encoded on the wire (RFC 3339 with microseconds, UTC "Z" or an offset)
+MICROTIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
 SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
@@ -712,6 +715,8 @@ class Store:
         for field in ("labels", "annotations"):
             if not isinstance(md.get(field, {}), dict):
                 raise ApiError(400, "BadRequest", "metadata.%s must be a map" % field)
+        if res.plural == "leases":
+            Store._validate_lease(res, obj, name)
         if res.plural in ("secrets", "configmaps"):
             sd = obj.pop("stringData", None) if res.plural == "secrets" else None
             data = obj.get("data") or {}
@@ -734,6 +739,27 @@ class Store:
             if res.plural == "secrets":
                 obj.setdefault("type", "Opaque")
 
+    @staticmethod
+    def _validate_lease(res, obj, name):
+        # kubernetes pkg/apis/coordination/validation/validation.go ValidateLeaseSpec
+        spec = obj.get("spec") or {}
+        if not isinstance(spec, dict):
+            raise ApiError(400, "BadRequest", "spec must be an object")
+        errs = []
+        d = spec.get("leaseDurationSeconds")
+        if d is not None and (not isinstance(d, int) or d <= 0):
+            errs.append("spec.leaseDurationSeconds: Invalid value: %s: must be greater than 0" % d)
+        t = spec.get("leaseTransitions")
+        if t is not None and (not isinstance(t, int) or t < 0):
+            errs.append("spec.leaseTransitions: Invalid value: %s: must be greater than or equal to 0" % t)
+        for f in ("acquireTime", "renewTime"):
+            v = spec.get(f)
+            if v is not None and not (isinstance(v, str) and MICROTIME.match(v)):
+                raise ApiError(400, "BadRequest", 'Lease in version "v1" cannot be handled as a Lease: parsing time %r as "2006-01-02T15:04:05.000000Z07:00": cannot parse' % v)
+        if errs:
+            raise ApiError(422, "Invalid", 'Lease.coordination.k8s.io "%s" is invalid: %s' % (name, ", ".join(errs)),
+                           name=name, kind="Lease", group=res.group)
+
     def create(self, res, ns, obj):
         obj = copy.deepcopy(obj)
         md = obj.setdefault("metadata", {}) if isinstance(obj, dict) else None
@@ -755,7 +781,7 @@ class Store:
             md["creationTimestamp"] = now_rfc3339()
             md.pop("deletionTimestamp", None)
             md.pop("resourceVersion", None)
-            if res.group:
+            if res.group and res.plural != "leases":  # leaseStrategy sets no generation
                 md["generation"] = 1
             self._commit(key[0], ns, name, "ADDED", obj, None)
             return copy.deepcopy(obj)
@@ -784,7 +810,7 @@ class Store:
         md["name"], md["namespace"] = name, ns
         new["apiVersion"], new["kind"] = res.api_version, res.kind
         self._validate(res, new, name)
-        if res.group and new.get("spec") != old.get("spec"):
+        if res.group and res.plural != "leases" and new.get("spec") != old.get("spec"):
             md["generation"] = old["metadata"].get("generation", 1) + 1
         self._commit((res.group, res.plural), ns, name, "MODIFIED", new, old)
         return copy.deepcopy(new)
@@ -802,9 +828,18 @@ class Store:
             raise ApiError(400, "BadRequest", "the name of the object (%s) does not match the name on the URL (%s)" % (md.get("name"), name))
         with self.cond:
             old = self.objects.get(((res.group, res.plural), ns, name))
+            rv = md.get("resourceVersion")
+            if res.plural == "leases":
+                # leaseStrategy: AllowCreateOnUpdate true, AllowUnconditionalUpdate false
+                # (pkg/registry/coordination/lease/strategy.go; the generic Store.Update in
+                # staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go)
+                if old is None:
+                    return self.create(res, ns, dict(obj, metadata=dict(md, name=name)))
+                if rv in (None, "") and not force_conflict:
+                    raise ApiError(422, "Invalid", '%s "%s" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update' % (res.qualified, name),
+                                   name=name, kind=res.plural, group=res.group)
             if old is None:
                 raise res.not_found(name)
-            rv = md.get("resourceVersion")
             if force_conflict or (rv not in (None, "") and rv != old["metadata"]["resourceVersion"]):
                 raise self._conflict(res, name)
             return self._replace(res, ns, name, obj, old)
@@ -999,7 +1034,7 @@ def split_path(path):
         group, rest = "", parts[2:]
     elif len(parts) >= 3 and parts[0] == "apis":
         group, rest = parts[1], parts[3:]
-        if (group, parts[2]) != ("kamaji.clastix.io", "v1alpha1"):
+        if (group, parts[2]) not in (("kamaji.clastix.io", "v1alpha1"), ("coordination.k8s.io", "v1")):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
     else:
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
@@ -1219,7 +1254,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                      "serverAddress": "127.0.0.1:%d" % self.server.server_address[1]}]})
             return
         groups = []
-        for group, version in (("authentication.k8s.io", "v1"), ("kamaji.clastix.io", "v1alpha1")):
+        for group, version in (("authentication.k8s.io", "v1"), ("coordination.k8s.io", "v1"),
+                               ("kamaji.clastix.io", "v1alpha1")):
             gv = {"groupVersion": "%s/%s" % (group, version), "version": version}
             groups.append({"name": group, "versions": [gv], "preferredVersion": gv})
         self.send_json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
