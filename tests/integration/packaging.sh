@@ -216,7 +216,7 @@ complete_words() { # complete_words WORD...: what bash completes for the last wo
 		_ "$bash_comp" "$@" | sort | tr '\n' ' '
 }
 it_assert_eq "check " "$(complete_words hsmca ch)" "bash: 'hsmca ch' completes to check"
-it_assert_eq "init list show " "$(complete_words hsmca --home /x ca '')" "bash: 'hsmca --home /x ca' offers its actions"
+it_assert_eq "cross-sign import init list show " "$(complete_words hsmca --home /x ca '')" "bash: 'hsmca --home /x ca' offers its actions"
 it_assert_eq "--warn " "$(complete_words hsmca check --wa)" "bash: 'hsmca check --wa' completes to --warn"
 it_assert_eq "--dry-run " "$(complete_words hsmca -f n.yaml rotate-ca --dry)" "bash: rotate-ca options after -f FILE"
 if command -v zsh >/dev/null; then

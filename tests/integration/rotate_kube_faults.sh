@@ -69,14 +69,14 @@ cmp -s "$WORK/snap-bad0" "$WORK/snap-bad1" && it_pass "bad input changed nothing
 sed 's/tls-server-name: kubernetes.default.svc/tls-server-name: not-the-apiserver.example/' "$KC" >"$WORK/wrongname.kc"
 chmod 600 "$WORK/wrongname.kc"
 rot_expect 1 wrong-name "${KROT[@]}" --kubeconfig "$WORK/wrongname.kc"
-cat "$ROT_OUT" "$ROT_ERR" | grep -qi "certificate" &&
+grep -qi "certificate" "$ROT_OUT" "$ROT_ERR" &&
 	it_pass "a tls-server-name the API servers' certificate does not hold: refused at the dry run" ||
 	it_fail "wrong tls-server-name: $(tail -3 "$ROT_ERR")"
 
 # --- an API server down at the dry run: reported, nothing changed
 kapi cp2 down
 rot_expect 1 dry-down "${KROT[@]}"
-cat "$ROT_OUT" "$ROT_ERR" | grep -q "PROBLEM: node 127.0.0.1:[0-9]*: Kubernetes API https://127.0.0.1:" &&
+grep -q "PROBLEM: node 127.0.0.1:[0-9]*: Kubernetes API https://127.0.0.1:" "$ROT_OUT" "$ROT_ERR" &&
 	it_pass "dry run names the unreachable API server" || it_fail "dry run down: $(cat "$ROT_OUT" "$ROT_ERR" | tail -5)"
 rot_expect 1 real-down "${KROT[@]}" --dry-run=false
 grep -q "preflight" "$ROT_ERR" && [[ ! -e "$HSMCA_HOME/rotate/journal" && -z "$(rot_keys)" ]] &&
