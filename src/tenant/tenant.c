@@ -101,6 +101,7 @@ static void tctx_free(struct tctx *t)
 	hsmca_kubeconfig_free(t->kc);
 	hsmca_kubeconfig_free(t->old_admin);
 	X509_free(t->old_ca);
+	X509_free(t->old_fp_ca);
 	hsmca_audit_close(t->audit);
 	tj_free(&t->j);
 }
