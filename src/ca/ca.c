@@ -271,7 +271,10 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp((const char *)a, (const char *)b);
 }
 
-int hsmca_ca_names(const char *home, char (**names)[64], size_t *n, hsmca_error *err)
+/* A name of the form <home>/cas/<name>/ is listed when that directory holds
+ * the file `has` and (unless NULL) not the file `lacks`. */
+int hsmca_ca_dir_names(const char *home, const char *has, const char *lacks,
+		       char (**names)[64], size_t *n, hsmca_error *err)
 {
 	char path[PATH_MAX], meta[PATH_MAX];
 	char (*list)[64] = NULL;
@@ -293,8 +296,12 @@ int hsmca_ca_names(const char *home, char (**names)[64], size_t *n, hsmca_error 
 	while ((e = readdir(d))) {
 		if (!hsmca_yname_valid(e->d_name))
 			continue;
-		if (snprintf(meta, sizeof(meta), "%s/%s/ca.yaml", path, e->d_name) >= (int)sizeof(meta) ||
+		if (snprintf(meta, sizeof(meta), "%s/%s/%s", path, e->d_name, has) >= (int)sizeof(meta) ||
 		    access(meta, F_OK) != 0)
+			continue;
+		if (lacks && (snprintf(meta, sizeof(meta), "%s/%s/%s", path, e->d_name, lacks) >=
+				      (int)sizeof(meta) ||
+			      access(meta, F_OK) == 0))
 			continue;
 		if (have == cap) {
 			char (*nl)[64];
@@ -316,6 +323,11 @@ int hsmca_ca_names(const char *home, char (**names)[64], size_t *n, hsmca_error 
 	*names = list;
 	*n = have;
 	return 0;
+}
+
+int hsmca_ca_names(const char *home, char (**names)[64], size_t *n, hsmca_error *err)
+{
+	return hsmca_ca_dir_names(home, "ca.yaml", NULL, names, n, err);
 }
 
 int hsmca_ca_open_key(struct hsmca_session *s, const struct hsmca_ca *ca, hsmca_key **out,

@@ -59,6 +59,10 @@ int hsmca_ca_create_root(struct hsmca_session *s, const struct hsmca_ceremony *c
 int hsmca_ca_load(const char *home, const char *name, struct hsmca_ca **out, hsmca_error *err);
 /* Names of all CAs, sorted.  *names malloc'ed. */
 int hsmca_ca_names(const char *home, char (**names)[64], size_t *n, hsmca_error *err);
+/* The CA directories under <home>/cas holding file `has` and, unless `lacks`
+ * is NULL, not `lacks`; sorted.  *names is malloc()ed (NULL when none). */
+int hsmca_ca_dir_names(const char *home, const char *has, const char *lacks,
+		       char (**names)[64], size_t *n, hsmca_error *err);
 /* Find the CA's key in the open token and check that its public key is the
  * one in the certificate. */
 int hsmca_ca_open_key(struct hsmca_session *s, const struct hsmca_ca *ca, hsmca_key **out,

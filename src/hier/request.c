@@ -186,53 +186,7 @@ out:
 	return ret;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp((const char *)a, (const char *)b);
-}
-
 int hsmca_hier_pending_names(const char *home, char (**names)[64], size_t *n, hsmca_error *err)
 {
-	char path[PATH_MAX], p[PATH_MAX];
-	char (*list)[64] = NULL;
-	size_t have = 0, cap = 0;
-	DIR *d;
-	struct dirent *e;
-
-	*names = NULL;
-	*n = 0;
-	if (hsmca_path_join(path, sizeof(path), err, "%s/cas", home) != 0)
-		return -1;
-	d = opendir(path);
-	if (!d)
-		return errno == ENOENT ? 0 : hsmca_error_errno(err, "cannot list %s", path);
-	while ((e = readdir(d))) {
-		if (!hsmca_yname_valid(e->d_name))
-			continue;
-		if (snprintf(p, sizeof(p), "%s/%s/ca.yaml", path, e->d_name) >= (int)sizeof(p) ||
-		    access(p, F_OK) == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s/pending.yaml", path, e->d_name);
-		if (access(p, F_OK) != 0)
-			continue;
-		if (have == cap) {
-			char (*nl)[64];
-
-			cap = cap ? cap * 2 : 4;
-			nl = realloc(list, cap * sizeof(*list));
-			if (!nl) {
-				free(list);
-				closedir(d);
-				return hsmca_error_set(err, "out of memory");
-			}
-			list = nl;
-		}
-		snprintf(list[have++], 64, "%s", e->d_name);
-	}
-	closedir(d);
-	if (have)
-		qsort(list, have, sizeof(*list), cmp_names);
-	*names = list;
-	*n = have;
-	return 0;
+	return hsmca_ca_dir_names(home, "pending.yaml", "ca.yaml", names, n, err);
 }
